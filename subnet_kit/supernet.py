@@ -130,7 +130,8 @@ class SuperNet(ElasticBert):
             pad_token_id=config.pad_token_id if config.pad_token_id is not None else 0,
             extra={"source": str(name_or_path)},
         )
-        model = cls(shape, tokenizer=AutoTokenizer.from_pretrained(path), name=str(name_or_path))
+        with torch.random.fork_rng(devices=[]):  # building the modules draws random inits: not from the caller's RNG
+            model = cls(shape, tokenizer=AutoTokenizer.from_pretrained(path), name=str(name_or_path))
         missing, unexpected = model.load_state_dict(bert.state_dict(), strict=False)
         missing = [k for k in missing if not k.startswith("classifier.")]
         unexpected = [k for k in unexpected if not k.endswith("position_ids")]
@@ -144,12 +145,9 @@ class SuperNet(ElasticBert):
         """A randomly initialised super-network from a ``transformers.BertConfig`` (tests, tiny experiments)."""
         from transformers import BertModel
 
-        torch_state = torch.random.get_rng_state()
-        try:
+        with torch.random.fork_rng(devices=[]):  # no side effect on the caller's global RNG
             torch.manual_seed(seed)
             bert = BertModel(config, add_pooling_layer=pooling == "cls")
-        finally:
-            torch.random.set_rng_state(torch_state)  # no side effect on the caller's global RNG
         dims = ModelDims(
             config.num_hidden_layers, config.num_attention_heads, config.hidden_size // config.num_attention_heads,
             config.intermediate_size, config.hidden_size, config.vocab_size, config.max_position_embeddings,
@@ -160,7 +158,8 @@ class SuperNet(ElasticBert):
             config.attention_probs_dropout_prob, config.hidden_dropout_prob, config.pad_token_id or 0,
             extra={"source": "random BertConfig"},
         )
-        model = cls(shape, tokenizer=tokenizer, name="random-bert")
+        with torch.random.fork_rng(devices=[]):
+            model = cls(shape, tokenizer=tokenizer, name="random-bert")
         model.load_state_dict(bert.state_dict(), strict=False)
         model.init_classifier(seed)
         return model

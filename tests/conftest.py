@@ -1,0 +1,55 @@
+"""Shared fixtures: a tiny random BERT for most tests, the real embedded MiniLM where the real thing matters."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no hub here: fail fast instead of retrying connections
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest
+import torch
+from transformers import BertConfig
+
+from subnet_kit import SuperNet
+
+TINY = dict(
+    vocab_size=120, hidden_size=64, num_hidden_layers=3, num_attention_heads=4, intermediate_size=128,
+    max_position_embeddings=64, type_vocab_size=2,
+)
+
+
+def tiny_supernet(pooling: str = "mean", num_labels: int = 3, seed: int = 0) -> SuperNet:
+    return SuperNet.from_config(BertConfig(**TINY), num_labels=num_labels, pooling=pooling, seed=seed).eval()
+
+
+def random_batch(vocab: int, batch: int = 4, seq: int = 12, seed: int = 0, labels: int = 3) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(1, vocab, (batch, seq), generator=g)
+    mask = torch.ones_like(ids)
+    mask[1, seq // 2 :] = 0  # one padded example
+    if batch > 2:
+        mask[2, seq - 2 :] = 0
+    return {"input_ids": ids, "attention_mask": mask, "labels": torch.randint(0, labels, (batch,), generator=g)}
+
+
+@pytest.fixture
+def tiny() -> SuperNet:
+    return tiny_supernet()
+
+
+@pytest.fixture(scope="session")
+def minilm() -> SuperNet:
+    return SuperNet.from_pretrained("minilm-l6", num_labels=2).eval()
+
+
+@pytest.fixture(scope="session")
+def minilm_batch(minilm: SuperNet) -> dict[str, torch.Tensor]:
+    sentences = [
+        "A gorgeous, witty, seductive movie.",
+        "The plot is nothing but boilerplate cliches from start to finish.",
+        "It's a charming and often affecting journey.",
+        "Too long, too loud and far too pleased with itself.",
+    ]
+    enc = minilm.tokenizer(sentences, padding=True, return_tensors="pt")
+    return {**enc, "labels": torch.tensor([1, 0, 1, 0])}
