@@ -53,3 +53,44 @@ def minilm_batch(minilm: SuperNet) -> dict[str, torch.Tensor]:
     ]
     enc = minilm.tokenizer(sentences, padding=True, return_tensors="pt")
     return {**enc, "labels": torch.tensor([1, 0, 1, 0])}
+
+
+WORDS = [f"w{i}" for i in range(90)] + ["good", "great", "fine", "bad", "awful", "poor"]
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tmp_path_factory):
+    """A word-level BERT tokenizer over ~100 words (fits the tiny BERT's 120-token vocabulary)."""
+    from transformers import BertTokenizer
+
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
+    tok = BertTokenizer(vocab={w: i for i, w in enumerate(words)})
+    tok.name_or_path = "tiny-word-tokenizer"
+    return tok
+
+
+@pytest.fixture(scope="session")
+def tiny_task(tmp_path_factory):
+    """A learnable 2-class task: the label says whether positive or negative sentiment words dominate."""
+    import random
+
+    from subnet_kit.data import load_task
+
+    rng = random.Random(0)
+    rows = ["text,label"]
+    for _ in range(400):
+        pos = rng.random() < 0.5
+        words = [rng.choice(WORDS[:90]) for _ in range(rng.randint(4, 14))]
+        words += [rng.choice(WORDS[90:93] if pos else WORDS[93:]) for _ in range(2)]
+        rng.shuffle(words)
+        rows.append(f"{' '.join(words)},{'pos' if pos else 'neg'}")
+    d = tmp_path_factory.mktemp("task")
+    (d / "tiny.csv").write_text("\n".join(rows) + "\n")
+    return load_task(str(d / "tiny.csv"), cache_dir=d / "cache")
+
+
+@pytest.fixture
+def tiny_with_tokenizer(tiny_tokenizer):
+    sn = tiny_supernet(num_labels=2)
+    sn.tokenizer = tiny_tokenizer
+    return sn
