@@ -35,6 +35,23 @@ def _embedded_model_path(name: str) -> str:
     raise KeyError(name)
 
 
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Silence transformers' load report and progress bar (an unused pooler is expected with mean pooling)."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 def resolve_model(name_or_path: str) -> str:
     """Path or hub name that transformers loads for ``name_or_path`` (embedded names resolve to a local folder)."""
     if name_or_path in EMBEDDED_MODELS:
@@ -105,7 +122,8 @@ class SuperNet(ElasticBert):
             )
         if config.hidden_size % config.num_attention_heads:
             raise ValueError("hidden_size must be a multiple of num_attention_heads")
-        bert = BertModel.from_pretrained(path, add_pooling_layer=pooling == "cls")
+        with _quiet_transformers():
+            bert = BertModel.from_pretrained(path, add_pooling_layer=pooling == "cls")
         dims = ModelDims(
             layers=config.num_hidden_layers,
             heads=config.num_attention_heads,
