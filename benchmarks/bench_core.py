@@ -6,8 +6,9 @@ FLOPs fraction is closest to the target). For batch sizes 1 and 32 at sequence l
 round-robin within every repeat so that machine noise hits all three alike:
 
 * ``full``      – the whole super-network's forward;
-* ``active``    – ``with supernet.activate(arch): supernet(...)`` (the activate/deactivate calls are inside the timed
-                  region: that is what one evaluation of a sub-network costs during a search);
+* ``active``    – ``supernet(...)`` inside ``with supernet.activate(arch):`` (entering and leaving the context is
+                  outside the timed region: a search activates a sub-network once and then evaluates many batches;
+                  its cost is reported on its own as ``activate`` ms);
 * ``extracted`` – ``supernet.extract(arch).eval()`` forward (extraction itself is not timed).
 
 and reports medians and IQRs, and the speed-up per FLOPs reduction:
@@ -32,6 +33,7 @@ Prints the result JSON to stdout (progress goes to stderr) and writes the same J
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -97,8 +99,11 @@ def quantiles(xs: list[float]) -> dict[str, float]:
     return {"median": statistics.median(xs), "q1": q1, "q3": q3, "iqr": q3 - q1}
 
 
-def time_interleaved(fns: dict[str, Callable[[], Any]], warmup: int, repeats: int, sync: Callable[[], None]) -> dict[str, list[float]]:
-    """Seconds per call of each of ``fns``, measured round-robin: every repeat runs each function once.
+def time_interleaved(
+    fns: dict[str, tuple[Callable[[], Any], Callable[[], Any]]], warmup: int, repeats: int, sync: Callable[[], None]
+) -> dict[str, list[float]]:
+    """Seconds per call of each of ``fns`` (name -> (context factory, function)), measured round-robin: every
+    repeat runs each function once, inside its context, and only the function call is timed.
 
     The starting function rotates from repeat to repeat so that no function always runs first (or right after the
     same neighbour). ``sync`` is called before every clock read (CUDA synchronisation; a no-op on CPU).
@@ -106,17 +111,20 @@ def time_interleaved(fns: dict[str, Callable[[], Any]], warmup: int, repeats: in
     names = list(fns)
     for _ in range(warmup):
         for n in names:
-            fns[n]()
+            with fns[n][0]():
+                fns[n][1]()
     sync()
     times: dict[str, list[float]] = {n: [] for n in names}
     for r in range(repeats):
         k = r % len(names)
         for n in names[k:] + names[:k]:
-            sync()
-            t0 = time.perf_counter()
-            fns[n]()
-            sync()
-            times[n].append(time.perf_counter() - t0)
+            ctx, fn = fns[n]
+            with ctx():
+                sync()
+                t0 = time.perf_counter()
+                fn()
+                sync()
+                times[n].append(time.perf_counter() - t0)
     return times
 
 
@@ -173,7 +181,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     warmup, repeats = args.warmup, args.repeats
     log(f"bench_core: device={device} threads={threads} warmup={warmup} repeats={repeats} quick={args.quick}")
 
-    supernet = SuperNet.from_pretrained("minilm-l6", num_labels=2).eval().to(device)
+    if args.model == "minilm-l6":
+        supernet = SuperNet.from_pretrained("minilm-l6", num_labels=2).eval().to(device)
+    else:  # same shapes, random weights: for machines without the embedded model package (timings don't care)
+        from transformers import BertConfig
+
+        cfg = BertConfig(vocab_size=30522, hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
+                         intermediate_size=1536, max_position_embeddings=512)
+        supernet = SuperNet.from_config(cfg, num_labels=2).eval().to(device)
     full_arch = supernet.dims.full_arch()
 
     gen = torch.Generator().manual_seed(0)
@@ -206,15 +221,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 def full() -> Any:
                     return supernet(**batch)
 
-                def active() -> Any:
-                    with supernet.activate(arch):
-                        return supernet(**batch)
-
                 def extracted() -> Any:
                     return sub(**batch)
 
+                def activate_only() -> None:
+                    with supernet.activate(arch):
+                        pass
+
+                none = contextlib.nullcontext
                 row_load_before = loadavg()
-                times = time_interleaved({"full": full, "active": active, "extracted": extracted}, warmup, repeats, sync)
+                times = time_interleaved(
+                    {
+                        "full": (none, full),
+                        "active": (lambda: supernet.activate(arch), full),  # same call, sub-network active
+                        "extracted": (none, extracted),
+                        "activate": (none, activate_only),  # entering + leaving activate(), reported apart
+                    },
+                    warmup, repeats, sync,
+                )
                 stats = {k: quantiles([t * 1e3 for t in v]) for k, v in times.items()}  # ms
                 fr = float(ratio)
                 row = {
@@ -270,7 +294,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "benchmark": "bench_core",
         "mode": "quick" if args.quick else "full",
-        "model": "minilm-l6 (SuperNet.from_pretrained('minilm-l6', num_labels=2).eval())",
+        "model": "minilm-l6 (SuperNet.from_pretrained('minilm-l6', num_labels=2).eval())" if args.model == "minilm-l6"
+        else "random-minilm (MiniLM-L6-H384 shapes, random weights: SuperNet.from_config)",
         "settings": {
             "seq_len": SEQ_LEN,
             "batch_sizes": list(BATCH_SIZES),
@@ -282,7 +307,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "token_ids": "uniform in 1000..29999 from torch.Generator().manual_seed(0); full attention mask",
             "timing": "time.perf_counter around one forward under torch.inference_mode(); full / active / extracted "
             "round-robin within each repeat (rotating start); CUDA synchronised before each clock read; "
-            "'active' includes entering and leaving supernet.activate(arch)",
+            "'active' times the forward inside supernet.activate(arch); entering + leaving it is timed apart as "
+            "'activate'",
             "flops": "space.flops(arch, seq_len=64, batch_size=1, part='encoder') (matmul FLOPs of the encoder)",
         },
         "environment": {**environment(device, threads), "loadavg_before": load_before, "loadavg_after": loadavg()},
@@ -294,6 +320,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="minilm-l6", choices=["minilm-l6", "random-minilm"],
+                   help="the embedded MiniLM, or the same shapes with random weights (no model package needed)")
     p.add_argument("--quick", action="store_true", help="smoke mode: 1 warm-up, 3 repeats (same archs as a full run)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"results file (default {DEFAULT_OUT})")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="device to time on (default cpu)")

@@ -263,6 +263,8 @@ class ElasticBert(nn.Module):
         self.dropout = nn.Dropout(shape.classifier_dropout)
         self.classifier = ElasticLinear(h, shape.dims.num_labels)
         self.active_layers = shape.arch.layers
+        # the elastic layers, found once: resetting then costs a loop over them, not a walk of the module tree
+        self._elastic = [m for m in self.modules() if isinstance(m, (ElasticLinear, ElasticLayerNorm, ElasticEmbedding))]
 
     # ---- sub-network selection ----------------------------------------------------------------------------
     def set_sub_network(self, arch: Arch) -> None:
@@ -278,9 +280,8 @@ class ElasticBert(nn.Module):
 
     def reset_super_network(self) -> None:
         """Run the whole model again."""
-        for m in self.modules():
-            if m is not self and hasattr(m, "reset_super_network"):
-                m.reset_super_network()
+        for m in self._elastic:
+            m.reset_super_network()
         self.active_layers = len(self.encoder.layer)
 
     # ---- forward --------------------------------------------------------------------------------------------

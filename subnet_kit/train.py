@@ -251,9 +251,13 @@ def fine_tune(
     decay, no_decay = [], []
     for n, p in supernet.named_parameters():
         (no_decay if p.ndim == 1 else decay).append(p)
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=lr
-    )
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    # The fused kernel is ~7x faster than the per-tensor loop on CPU (22 M parameters: the step would otherwise
+    # cost as much as a forward and backward pass of a batch); not every device / dtype has it.
+    try:
+        optimizer = torch.optim.AdamW(groups, lr=lr, fused=True)
+    except (RuntimeError, ValueError):
+        optimizer = torch.optim.AdamW(groups, lr=lr)
     warm = int(warmup * total)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: (s + 1) / max(1, warm) if s < warm else max(0.0, (total - s) / max(1, total - warm))
