@@ -1,0 +1,23 @@
+"""Packaging facts: the headless library imports no Jupyter module; the public names are exported."""
+
+import subprocess
+import sys
+
+
+def test_subnet_kit_is_headless():
+    code = (
+        "import sys, subnet_kit, subnet_kit.cli, subnet_kit.train, subnet_kit.export; "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in {'ipywidgets', 'IPython', 'jupyter_client', 'ipykernel', 'notebook', 'jupyterlab'}); "
+        "print(','.join(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "", f"subnet_kit imported Jupyter modules: {out}"
+
+
+def test_public_names():
+    import subnet_kit
+    import subnet_kit_widgets
+
+    for name in ("Arch", "SearchSpace", "SuperNet", "SubNetwork", "load_task", "fine_tune", "evaluate", "load_subnet"):
+        assert name in subnet_kit.__all__ and hasattr(subnet_kit, name)
+    assert subnet_kit_widgets.__name__ == "subnet_kit_widgets"
