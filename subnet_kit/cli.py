@@ -38,7 +38,7 @@ def _quickstart(args: argparse.Namespace) -> int:
         supernet, task, max_steps=args.steps, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
         eval_split=None, progress=not args.no_progress,
     )
-    print(f"   {result.train_time_s:.0f} s, {result.sentences_per_s:.0f} sentences/s, last loss {result.history[-1]['loss']:.3f}")
+    print(f"   {result.train_time_s:.0f} s, {result.sentences_per_s:.0f} sentences/s, last loss {result.history[-1]['full']:.3f}")
 
     print(f"\n2. reordering heads, FFN units and hidden dimensions by Taylor importance ({args.importance_batches} batches)")
     imp = batches(task, supernet.tokenizer, split="train", batch_size=args.batch_size, shuffle=True, seed=args.seed + 1)
