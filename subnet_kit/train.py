@@ -487,6 +487,10 @@ def fine_tune(
     if entry is not None and result.steps == total:
         supernet.save(entry / "model")
         (entry / "result.json").write_text(json.dumps(result.to_dict(), indent=1))
+        if checkpoint_dir == entry:  # the optimizer state is only needed to resume an unfinished run
+            import shutil
+
+            shutil.rmtree(entry / "checkpoint", ignore_errors=True)
     return result
 
 
