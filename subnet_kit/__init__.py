@@ -14,10 +14,10 @@
 from .data import Task, load_task
 from .space import Arch, ModelDims, SearchSpace
 from .supernet import SubNetwork, SuperNet, load_subnet
-from .train import evaluate, fine_tune
+from .train import distill, evaluate, fine_tune
 
 __all__ = [
     "Arch", "ModelDims", "SearchSpace", "SuperNet", "SubNetwork", "Task",
-    "evaluate", "fine_tune", "load_subnet", "load_task",
+    "distill", "evaluate", "fine_tune", "load_subnet", "load_task",
 ]
 __version__ = "0.1.0"

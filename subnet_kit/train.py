@@ -164,6 +164,8 @@ def evaluate(
     was_training = model.training
     model.eval()
     correct, loss_sum, n = 0, 0.0, 0
+    if arch is not None and not hasattr(model, "activate"):
+        raise ValueError(f"arch= selects a sub-network of a SuperNet; {type(model).__name__} has none (evaluate it as is)")
     ctx = model.activate(arch) if arch is not None else contextlib.nullcontext()
     it = batches(task, tokenizer, split=split, batch_size=batch_size, max_length=max_length, sort_by_length=True, limit=limit)
     total = num_batches(task, tokenizer, split=split, batch_size=batch_size, max_length=max_length, sort_by_length=True, limit=limit)

@@ -66,6 +66,8 @@ def test_evaluate_a_subnetwork_equals_evaluating_its_extraction(tiny_with_tokeni
     assert on_super == evaluate(sn.extract(arch), tiny_task, "test", batch_size=7)
     assert on_super["n"] == len(tiny_task["test"])
     assert evaluate(sn, tiny_task, "test", limit=10)["n"] == 10
+    with pytest.raises(ValueError, match="selects a sub-network of a SuperNet"):
+        evaluate(sn.extract(arch), tiny_task, arch=arch)
 
 
 def test_fine_tune_errors(tiny_with_tokenizer, tiny_task):
