@@ -1,0 +1,637 @@
+"""Objectives of a sub-network search: what is measured for one arch, in which unit — always minimised — and the
+constraints on them; plus on-device latency and memory measurement and a latency predictor.
+
+Scope:
+
+* `Objective`: ``name``, ``unit``, ``direction`` (always ``"minimize"``: accuracy-like quantities are searched as
+  their complement, e.g. ``error = 1 - accuracy``) and ``objective(arch, context) -> (value, extras)``. The base
+  class checks (context present, value a finite number); subclasses compute in ``_measure``.
+* Built-ins, by name (`OBJECTIVES`): ``error`` (1 - validation accuracy on a fixed subset), ``params``, ``flops``
+  (analytic, from the `SearchSpace`), ``latency`` (milliseconds, measured on the super-network's device) and
+  ``memory`` (peak bytes of a forward pass). A plain callable ``arch -> float`` is an objective too.
+* `Constraint`: ``"latency <= 15"`` or ``("params", "<=", 10e6)``; its ``g(value) <= 0`` means satisfied.
+* `measure_latency` / `measure_memory`: usable on their own; neither changes the caller's model, device, thread
+  count or random state.
+* `LatencyPredictor`: least squares on per-arch features (layers and FLOPs), fitted on measured archs, with
+  Spearman rho and MAPE on held-out archs; `PredictedLatency` is the objective that uses it.
+
+>>> from subnet_kit.space import ModelDims, SearchSpace
+>>> space = SearchSpace.for_model(ModelDims(6, 12, 32, 1536, 384, 30522, 512, 2, 2), "uniform")
+>>> params = get_objective("params")
+>>> params(space.largest(), Context(space=space))[0] == space.params(space.largest())
+True
+>>> Constraint.parse("latency <= 15 ms")
+Constraint('latency <= 15 ms')
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from .space import Arch, ModelDims, SearchSpace, count_flops, count_params
+
+__all__ = [
+    "Context", "Objective", "FunctionObjective", "Error", "Params", "Flops", "Latency", "Memory", "PredictedLatency",
+    "OBJECTIVES", "get_objective", "as_objective", "Constraint", "measure_latency", "measure_memory",
+    "LatencyPredictor", "spearman",
+]
+
+MODES = ("active", "extracted")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Context and the base class
+# --------------------------------------------------------------------------------------------------------------
+@dataclass
+class Context:
+    """What objectives may read: the super-network, the search space and the task (any may be None)."""
+
+    supernet: Any = None  # a SuperNet: error, latency and memory run it
+    space: SearchSpace | None = None  # the search space: params and flops count from its dims
+    task: Any = None  # a Task: error evaluates on it
+
+    @property
+    def dims(self) -> ModelDims | None:
+        if self.space is not None:
+            return self.space.dims
+        return getattr(self.supernet, "dims", None)
+
+
+class Objective:
+    """One quantity to minimise for an arch. Subclasses set ``name``, ``unit`` and ``needs`` and compute in
+    `_measure`, which returns a number or a dict with ``"value"`` and extra fields (e.g. ``iqr_ms``) that the
+    search records as ``<name>_<field>`` columns.
+
+    >>> class Depth(Objective):
+    ...     name, unit = "depth", "layers"
+    ...     def _measure(self, arch, ctx):
+    ...         return arch.layers
+    >>> Depth()(Arch.uniform(3, 4, 64, 64), Context())
+    (3.0, {})
+    """
+
+    name: str = "objective"
+    unit: str = ""
+    direction: str = "minimize"  # every objective is minimised
+    needs: tuple[str, ...] = ()  # Context fields that must not be None: "supernet", "task", "space" or "dims"
+
+    def __call__(self, arch: Arch, ctx: Context) -> tuple[float, dict[str, Any]]:
+        self.check_context(ctx)
+        out = self._measure(arch, ctx)
+        extras: dict[str, Any] = {}
+        if isinstance(out, dict):
+            if "value" not in out:
+                raise ValueError(f"objective {self.name!r} returned a dict without 'value': {sorted(out)}")
+            extras = {k: v for k, v in out.items() if k != "value"}
+            out = out["value"]
+        try:
+            value = float(out)
+        except (TypeError, ValueError):
+            raise ValueError(f"objective {self.name!r} must return a number, got {out!r} for {arch.short()}") from None
+        if not math.isfinite(value):
+            raise ValueError(f"objective {self.name!r} returned {value} for {arch.short()}; values must be finite")
+        return value, extras
+
+    def check_context(self, ctx: Context) -> None:
+        """Raise a ValueError naming what is missing when ``ctx`` lacks what this objective needs."""
+        missing = [n for n in self.needs if getattr(ctx, n) is None]
+        if missing:
+            raise ValueError(
+                f"objective {self.name!r} needs {' and '.join(missing)}; pass "
+                + ", ".join({"supernet": "a SuperNet", "task": "a task (load_task(...))", "space": "a SearchSpace",
+                             "dims": "a SearchSpace or SuperNet"}[n] for n in missing)
+            )
+
+    def _measure(self, arch: Arch, ctx: Context) -> float | dict[str, Any]:
+        raise NotImplementedError
+
+    def config(self) -> dict[str, Any]:
+        """The settings that define what this objective measures (a resumed search must use the same ones)."""
+        return {"name": self.name, "unit": self.unit}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k not in ("name", "unit"))
+        return f"{type(self).__name__}({args})"
+
+
+class FunctionObjective(Objective):
+    """A user's callable ``fn(arch) -> float`` (minimised), under ``name`` (default: the function's name).
+
+    >>> depth = FunctionObjective(lambda arch: arch.layers, name="depth", unit="layers")
+    >>> depth(Arch.uniform(2, 4, 64, 64), Context())[0]
+    2.0
+    """
+
+    def __init__(self, fn: Callable[[Arch], Any], name: str | None = None, unit: str = "") -> None:
+        if not callable(fn):
+            raise ValueError(f"expected a callable arch -> float, got {fn!r}")
+        self.fn = fn
+        self.name = name or getattr(fn, "__name__", "objective")
+        if self.name == "<lambda>":
+            raise ValueError("name the lambda objective: FunctionObjective(fn, name='...')")
+        self.unit = unit
+
+    def _measure(self, arch: Arch, ctx: Context) -> Any:
+        return self.fn(arch)
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, "unit": self.unit, "callable": getattr(self.fn, "__name__", type(self.fn).__name__)}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Built-in objectives
+# --------------------------------------------------------------------------------------------------------------
+class Error(Objective):
+    """``1 - accuracy`` of the active sub-network on the first ``limit`` examples of ``split`` (a fixed subset:
+    the splits are seeded), via `train.evaluate`. Extras: ``loss`` (mean cross-entropy), ``n`` (examples)."""
+
+    name, unit, needs = "error", "fraction", ("supernet", "task")
+
+    def __init__(self, limit: int | None = 500, split: str = "validation", batch_size: int = 64,
+                 max_length: int = 128) -> None:
+        if limit is not None and limit < 1:
+            raise ValueError(f"limit (evaluation examples) must be >= 1 or None for the whole split, got {limit}")
+        self.limit, self.split, self.batch_size, self.max_length = limit, split, batch_size, max_length
+
+    def _measure(self, arch: Arch, ctx: Context) -> dict[str, Any]:
+        from .train import evaluate
+
+        m = evaluate(ctx.supernet, ctx.task, self.split, arch=arch, limit=self.limit, batch_size=self.batch_size,
+                     max_length=self.max_length)
+        return {"value": m["error"], "loss": m["loss"], "n": m["n"]}
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "limit": self.limit, "split": self.split, "max_length": self.max_length}
+
+
+class Params(Objective):
+    """Parameters of the extracted sub-network (analytic, exact; ``part``: ``all``, ``encoder``, ``embeddings``)."""
+
+    name, unit, needs = "params", "parameters", ("dims",)
+
+    def __init__(self, part: str = "all") -> None:
+        self.part = part
+
+    def _measure(self, arch: Arch, ctx: Context) -> int:
+        return count_params(ctx.dims, arch, self.part)
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "part": self.part}
+
+
+class Flops(Objective):
+    """Forward FLOPs of the sub-network on ``batch_size`` sequences of ``seq_len`` tokens (analytic, see
+    `space.count_flops`)."""
+
+    name, unit, needs = "flops", "FLOPs", ("dims",)
+
+    def __init__(self, seq_len: int = 64, batch_size: int = 1, part: str = "all") -> None:
+        self.seq_len, self.batch_size, self.part = seq_len, batch_size, part
+
+    def _measure(self, arch: Arch, ctx: Context) -> int:
+        return count_flops(ctx.dims, arch, self.seq_len, self.batch_size, self.part)
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "seq_len": self.seq_len, "batch_size": self.batch_size, "part": self.part}
+
+
+class Latency(Objective):
+    """Median forward latency in ms on the super-network's device (see `measure_latency`); extras ``iqr_ms``.
+
+    ``mode="active"`` times the super-network running the sub-network on sliced shared weights;
+    ``mode="extracted"`` times a physically smaller copy (``supernet.extract(arch)``), as it would be deployed.
+    ``threads``: CPU threads to time with (default: torch's current setting, recorded in the extras).
+    """
+
+    name, unit, needs = "latency", "ms", ("supernet",)
+
+    def __init__(self, batch_size: int = 1, seq_len: int = 64, warmup: int = 3, repeats: int = 15,
+                 mode: str = "active", threads: int | None = None) -> None:
+        _check_timing(batch_size, seq_len, warmup, repeats, mode, threads)
+        self.batch_size, self.seq_len, self.warmup, self.repeats = batch_size, seq_len, warmup, repeats
+        self.mode, self.threads = mode, threads
+
+    def _measure(self, arch: Arch, ctx: Context) -> dict[str, Any]:
+        m = measure_latency(ctx.supernet, arch, batch_size=self.batch_size, seq_len=self.seq_len, warmup=self.warmup,
+                            repeats=self.repeats, mode=self.mode, threads=self.threads)
+        return {"value": m["median_ms"], "iqr_ms": m["iqr_ms"], "threads": m["threads"]}
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "batch_size": self.batch_size, "seq_len": self.seq_len, "warmup": self.warmup,
+                "repeats": self.repeats, "mode": self.mode, "threads": self.threads}
+
+
+class Memory(Objective):
+    """Peak bytes of one forward pass: the sub-network's parameter bytes plus the peak of the tensors the forward
+    allocates (see `measure_memory`; CUDA's allocator statistics on a GPU, a tensor-allocation tracker on CPU)."""
+
+    name, unit, needs = "memory", "bytes", ("supernet",)
+
+    def __init__(self, batch_size: int = 1, seq_len: int = 64, mode: str = "active") -> None:
+        _check_timing(batch_size, seq_len, 0, 10, mode, None)
+        self.batch_size, self.seq_len, self.mode = batch_size, seq_len, mode
+
+    def _measure(self, arch: Arch, ctx: Context) -> dict[str, Any]:
+        m = measure_memory(ctx.supernet, arch, batch_size=self.batch_size, seq_len=self.seq_len, mode=self.mode)
+        return {"value": m["peak_bytes"], "param_bytes": m["param_bytes"], "activation_bytes": m["activation_bytes"]}
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "batch_size": self.batch_size, "seq_len": self.seq_len, "mode": self.mode}
+
+
+OBJECTIVES: dict[str, type[Objective]] = {
+    "error": Error, "params": Params, "flops": Flops, "latency": Latency, "memory": Memory,
+}
+
+
+def get_objective(name: str, **kwargs: Any) -> Objective:
+    """The built-in objective ``name`` (one of `OBJECTIVES`) with ``kwargs`` for its constructor."""
+    if name not in OBJECTIVES:
+        hint = " (maximising accuracy is minimising 'error')" if name.lower() in ("accuracy", "acc") else ""
+        raise ValueError(f"unknown objective {name!r}{hint}; allowed: {', '.join(OBJECTIVES)}, an Objective, or a "
+                         f"callable arch -> float")
+    return OBJECTIVES[name](**kwargs)
+
+
+def as_objective(obj: "str | Objective | Callable[[Arch], Any]") -> Objective:
+    """A built-in name, an `Objective` or a callable ``arch -> float``, as an `Objective`."""
+    if isinstance(obj, Objective):
+        if obj.direction != "minimize":
+            raise ValueError(f"objective {obj.name!r} has direction {obj.direction!r}; objectives are minimised: "
+                             f"return the negation or the complement (as error = 1 - accuracy does)")
+        return obj
+    if isinstance(obj, str):
+        return get_objective(obj)
+    if callable(obj):
+        return FunctionObjective(obj)
+    raise ValueError(f"unknown objective {obj!r}; allowed: {', '.join(OBJECTIVES)}, an Objective, or a callable "
+                     f"arch -> float")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Constraints
+# --------------------------------------------------------------------------------------------------------------
+_CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w.-]*)\s*(<=|>=|<|>)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(\S*)\s*$")
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """``name <= bound`` or ``name >= bound`` on an objective's value (``<`` and ``>`` read as ``<=`` / ``>=``).
+
+    ``g(value)`` is the *relative* violation, ``(value - bound) / |bound|`` for ``<=`` (``bound - value`` for
+    ``>=``; divided by 1 when the bound is 0): ``<= 0`` means satisfied, and constraints in different units
+    (ms, parameters) weigh alike when violations are summed.
+
+    >>> c = Constraint.parse("params <= 10e6")
+    >>> c.g(12e6), c.satisfied(9e6)
+    (0.2, True)
+    """
+
+    name: str
+    op: str  # "<=" or ">="
+    bound: float
+    unit: str = ""  # optional unit written after the bound ("15 ms"); checked against the objective's unit
+
+    def __post_init__(self) -> None:
+        if self.op not in ("<=", ">="):
+            raise ValueError(f"constraint operator must be '<=' or '>=', got {self.op!r}")
+        if not math.isfinite(self.bound):
+            raise ValueError(f"constraint bound must be a finite number, got {self.bound}")
+
+    @classmethod
+    def parse(cls, c: "str | Sequence[Any] | Constraint") -> "Constraint":
+        """From ``"latency <= 15"``, ``"latency <= 15 ms"``, ``("params", "<=", 10e6)`` or a `Constraint`."""
+        if isinstance(c, Constraint):
+            return c
+        if isinstance(c, str):
+            m = _CONSTRAINT.match(c)
+            if not m:
+                raise ValueError(f"cannot read constraint {c!r}; write it as 'NAME <= NUMBER [unit]' or "
+                                 f"'NAME >= NUMBER', e.g. 'latency <= 15' or 'params <= 10e6'")
+            name, op, bound, unit = m.groups()
+            return cls(name, {"<": "<=", ">": ">="}.get(op, op), float(bound), unit)
+        if isinstance(c, (tuple, list)) and len(c) == 3:
+            return cls(str(c[0]), {"<": "<=", ">": ">="}.get(c[1], c[1]), float(c[2]))
+        raise ValueError(f"cannot read constraint {c!r}; use 'NAME <= NUMBER' or a tuple (name, '<=', number)")
+
+    def g(self, value: float) -> float:
+        scale = abs(self.bound) or 1.0
+        return (value - self.bound) / scale if self.op == "<=" else (self.bound - value) / scale
+
+    def satisfied(self, value: float) -> bool:
+        return self.g(value) <= 0
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.op} {self.bound:g}" + (f" {self.unit}" if self.unit else "")
+
+    def __repr__(self) -> str:
+        return f"Constraint({str(self)!r})"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Measuring on the device
+# --------------------------------------------------------------------------------------------------------------
+def _check_timing(batch_size: int, seq_len: int, warmup: int, repeats: int, mode: str, threads: int | None) -> None:
+    if batch_size < 1 or seq_len < 1:
+        raise ValueError(f"batch_size and seq_len must be >= 1, got {batch_size}, {seq_len}")
+    if warmup < 0:
+        raise ValueError(f"warmup must be >= 0, got {warmup}")
+    if repeats < 10:
+        raise ValueError(f"repeats must be >= 10 (a median and an interquartile range need them), got {repeats}")
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; allowed: {', '.join(MODES)}")
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be >= 1 or None (torch's current setting), got {threads}")
+
+
+def _probe_inputs(dims: ModelDims, batch_size: int, seq_len: int, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """Seeded random token ids (from a private generator: the caller's RNG is untouched) and a full mask."""
+    if seq_len > dims.max_position:
+        raise ValueError(f"seq_len {seq_len} exceeds the model's {dims.max_position} positions")
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(1, dims.vocab_size, (batch_size, seq_len), generator=g)  # (B, T)
+    return ids.to(device), torch.ones_like(ids).to(device)
+
+
+@contextlib.contextmanager
+def _runner(model: Any, arch: Arch | None, mode: str, threads: int | None) -> Iterator[Any]:
+    """The module to run (the super-network with ``arch`` active, or an extracted copy), in eval mode, with
+    ``threads`` CPU threads; everything the caller had (train mode, active sub-network, threads) comes back after."""
+    was_training = model.training
+    old_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        if arch is None or not hasattr(model, "activate"):
+            model.eval()
+            yield model
+        elif mode == "extracted":
+            yield model.extract(arch).eval()
+        else:
+            model.eval()
+            with model.activate(arch):
+                yield model
+    finally:
+        model.train(was_training)
+        torch.set_num_threads(old_threads)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure_latency(model: Any, arch: Arch | None = None, *, batch_size: int = 1, seq_len: int = 64, warmup: int = 3,
+                    repeats: int = 15, mode: str = "active", threads: int | None = None) -> dict[str, Any]:
+    """Forward latency of ``arch`` (or of ``model`` itself) on ``model``'s device under ``torch.inference_mode``.
+
+    ``warmup`` untimed forwards, then ``repeats`` (>= 10) timed ones with ``time.perf_counter``, the CUDA device
+    synchronised before each clock read. ``mode``: ``"active"`` (the super-network on sliced weights;
+    ``activate`` happens outside the timed region) or ``"extracted"`` (a copy made by ``extract``, not timed).
+    Inputs: ``batch_size`` x ``seq_len`` seeded random token ids, no padding.
+
+    Returns ``median_ms``, ``q1_ms``, ``q3_ms``, ``iqr_ms``, ``times_ms`` and the setting: ``threads``, ``device``,
+    ``mode``, ``batch_size``, ``seq_len``, ``repeats``. The caller's model (train mode, active sub-network,
+    device), thread count and random state are as they were.
+    """
+    _check_timing(batch_size, seq_len, warmup, repeats, mode, threads)
+    device = next(model.parameters()).device
+    ids, mask = _probe_inputs(model.dims, batch_size, seq_len, device)
+    times: list[float] = []
+    with _runner(model, arch, mode, threads) as net, torch.inference_mode():
+        used_threads = torch.get_num_threads()
+        for _ in range(warmup):
+            net(ids, mask)
+        for _ in range(repeats):
+            _sync(device)
+            t0 = time.perf_counter()
+            net(ids, mask)
+            _sync(device)
+            times.append((time.perf_counter() - t0) * 1e3)
+    q1, _, q3 = statistics.quantiles(times, n=4, method="inclusive")
+    return {
+        "median_ms": statistics.median(times), "q1_ms": q1, "q3_ms": q3, "iqr_ms": q3 - q1, "times_ms": times,
+        "threads": used_threads, "device": str(device), "mode": mode, "batch_size": batch_size, "seq_len": seq_len,
+        "repeats": repeats,
+    }
+
+
+class _PeakTensorMemory:
+    """Peak bytes of the tensor storages allocated while it is active (a ``TorchDispatchMode``): each new output
+    storage adds its size, and a finaliser subtracts it when the storage is freed. Storages that existed before
+    (weights, inputs) are not counted, nor are views of them."""
+
+    def __init__(self, existing: Sequence[torch.Tensor]) -> None:
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        tracker = self
+
+        class Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+                out = func(*args, **(kwargs or {}))
+                tracker._track(out)
+                return out
+
+        self.mode = Mode()
+        self.existing = {t.untyped_storage().data_ptr() for t in existing}
+        self.live: dict[int, Any] = {}
+        self.current = self.peak = 0
+
+    def _free(self, key: int, nbytes: int) -> None:
+        self.current -= nbytes
+        self.live.pop(key, None)
+
+    def _track(self, out: Any) -> None:
+        import weakref
+
+        from torch.utils._pytree import tree_flatten
+
+        for t in tree_flatten(out)[0]:
+            if not isinstance(t, torch.Tensor):
+                continue
+            st = t.untyped_storage()
+            key, nbytes = st.data_ptr(), st.nbytes()
+            if nbytes == 0 or key in self.existing or key in self.live:
+                continue
+            self.current += nbytes
+            self.peak = max(self.peak, self.current)
+            self.live[key] = weakref.finalize(st, self._free, key, nbytes)
+
+    def __enter__(self) -> "_PeakTensorMemory":
+        self.mode.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.mode.__exit__(*exc)
+
+
+def measure_memory(model: Any, arch: Arch | None = None, *, batch_size: int = 1, seq_len: int = 64,
+                   mode: str = "active") -> dict[str, Any]:
+    """Peak memory of one forward pass of ``arch``: ``peak_bytes = param_bytes + activation_bytes``.
+
+    ``param_bytes``: the sub-network's own parameters (``count_params`` x element size; what an extracted copy
+    holds, whatever ``mode``). ``activation_bytes``: the peak, above what was allocated before, of the memory the
+    forward allocates — on CUDA from ``torch.cuda.max_memory_allocated`` (the caching allocator's own count); on
+    CPU from a tracker of tensor storages created during the forward (exact for tensors; allocator rounding and
+    non-tensor buffers of the CPU kernels are not seen). Side effects: none (see `measure_latency`).
+    """
+    _check_timing(batch_size, seq_len, 0, 10, mode, None)
+    p = next(model.parameters())
+    device = p.device
+    ids, mask = _probe_inputs(model.dims, batch_size, seq_len, device)
+    sub = arch if arch is not None else getattr(model, "arch", None) or model.dims.full_arch()
+    param_bytes = count_params(model.dims, sub) * p.element_size()
+    with _runner(model, arch, mode, None) as net, torch.inference_mode():
+        net(ids, mask)  # warm-up: lazy initialisations are not part of a forward's peak
+        if device.type == "cuda":
+            _sync(device)
+            torch.cuda.reset_peak_memory_stats(device)
+            base = torch.cuda.memory_allocated(device)
+            net(ids, mask)
+            _sync(device)
+            activation = torch.cuda.max_memory_allocated(device) - base
+            method = "torch.cuda.max_memory_allocated"
+        else:
+            existing = [*net.parameters(), *net.buffers(), ids, mask]
+            with _PeakTensorMemory(existing) as tracker:
+                net(ids, mask)
+            activation = tracker.peak
+            method = "tensor-storage tracker (TorchDispatchMode)"
+    return {"peak_bytes": param_bytes + activation, "param_bytes": param_bytes, "activation_bytes": activation,
+            "method": method, "device": str(device), "mode": mode, "batch_size": batch_size, "seq_len": seq_len}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Latency predictor
+# --------------------------------------------------------------------------------------------------------------
+def spearman(a: Sequence[float], b: Sequence[float]) -> float:
+    """Spearman's rank correlation (Pearson correlation of the ranks; ties get their mean rank)."""
+    import pandas as pd
+
+    ra, rb = pd.Series(a, dtype=float).rank().to_numpy(), pd.Series(b, dtype=float).rank().to_numpy()
+    if len(ra) < 2 or ra.std() == 0 or rb.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+@dataclass
+class LatencyPredictor:
+    """Latency in ms as ``c0 + c1 * layers + c2 * GFLOPs`` (least squares): per-layer overhead (operator dispatch,
+    kernel launches) plus time proportional to the work. Small and transparent; `coef` says what it learned.
+
+    Fit it with `fit` (measures ``n`` archs of a space) or `from_measurements`; ``report`` holds Spearman's rho
+    and the mean absolute percentage error (MAPE) on held-out archs.
+
+    >>> from subnet_kit.space import ModelDims, SearchSpace
+    >>> space = SearchSpace.for_model(ModelDims(6, 12, 32, 1536, 384, 30522, 512, 2, 2), "per-layer")
+    >>> archs = space.sample_many(40, rng=0)
+    >>> ms = [1.0 + 0.5 * a.layers + 2.0 * space.flops(a, seq_len=64) / 1e9 for a in archs]
+    >>> p = LatencyPredictor.from_measurements(archs, ms, space.dims, seq_len=64)
+    >>> round(p.report["spearman"], 3), round(p.report["mape"], 6)
+    (1.0, 0.0)
+    """
+
+    dims: ModelDims
+    seq_len: int = 64  # FLOPs features are counted at the timed input size
+    batch_size: int = 1
+    coef: list[float] = field(default_factory=list)  # c0 (ms), c1 (ms per layer), c2 (ms per GFLOP)
+    report: dict[str, Any] = field(default_factory=dict)  # spearman, mape, n_train, n_test, holdout archs' errors
+    latency: dict[str, Any] = field(default_factory=dict)  # config of the Latency objective that was measured
+
+    FEATURES = ("intercept", "layers", "gflops")
+
+    def features(self, archs: Sequence[Arch]) -> np.ndarray:
+        """``(n, 3)``: 1, layers, forward GFLOPs at (batch_size, seq_len)."""
+        return np.array([[1.0, a.layers, count_flops(self.dims, a, self.seq_len, self.batch_size) / 1e9]
+                         for a in archs])
+
+    def predict(self, arch: "Arch | Sequence[Arch]") -> "float | np.ndarray":
+        if not self.coef:
+            raise ValueError("the predictor is not fitted; use LatencyPredictor.fit(...) or from_measurements(...)")
+        if isinstance(arch, Arch):
+            return float((self.features([arch]) @ np.asarray(self.coef))[0])
+        return self.features(arch) @ np.asarray(self.coef)
+
+    @classmethod
+    def from_measurements(cls, archs: Sequence[Arch], latencies_ms: Sequence[float], dims: ModelDims, *,
+                          seq_len: int = 64, batch_size: int = 1, holdout: float = 0.25, seed: int = 0,
+                          latency: dict[str, Any] | None = None) -> "LatencyPredictor":
+        """Fit on measured ``(arch, ms)`` pairs; a seeded ``holdout`` fraction is kept out to report rho / MAPE."""
+        y = np.asarray(latencies_ms, dtype=float)
+        if len(archs) != len(y):
+            raise ValueError(f"{len(archs)} archs but {len(y)} latencies")
+        n_test = int(round(holdout * len(y)))
+        if len(y) - n_test < 4 or (holdout > 0 and n_test < 2):
+            raise ValueError(f"{len(y)} measurements are too few with holdout={holdout}: the 3 coefficients need "
+                             f"at least 4 to fit and the check at least 2 held out")
+        order = np.random.default_rng(seed).permutation(len(y))
+        test, train = order[:n_test], order[n_test:]
+        p = cls(dims, seq_len, batch_size, latency=dict(latency or {}))
+        X = p.features(archs)
+        p.coef = np.linalg.lstsq(X[train], y[train], rcond=None)[0].tolist()
+        held = test if n_test else train
+        pred = X[held] @ np.asarray(p.coef)
+        p.report = {
+            "spearman": spearman(pred, y[held]),
+            "mape": float(np.mean(np.abs(pred - y[held]) / np.abs(y[held]))),
+            "n_train": int(len(train)), "n_test": int(n_test),
+            "on": "held-out archs" if n_test else "training archs (holdout=0)",
+        }
+        return p
+
+    @classmethod
+    def fit(cls, supernet: Any, space: SearchSpace, n: int = 30, *, latency: "Latency | None" = None,
+            holdout: float = 0.25, seed: int = 0, progress: bool = False) -> "LatencyPredictor":
+        """Measure ``n`` archs of ``space`` (the smallest, the largest and random ones, seeded) with ``latency``
+        (default `Latency()`) and fit on them."""
+        from tqdm.auto import tqdm
+
+        latency = latency or Latency()
+        n = min(n, space.size())
+        archs = list(dict.fromkeys([space.smallest(), space.largest(), *space.sample_many(n, rng=seed)]))[:n]
+        ctx = Context(supernet=supernet, space=space)
+        ms = [latency(a, ctx)[0] for a in tqdm(archs, desc="latency predictor", disable=not progress, leave=False)]
+        return cls.from_measurements(archs, ms, space.dims, seq_len=latency.seq_len, batch_size=latency.batch_size,
+                                     holdout=holdout, seed=seed, latency=latency.config())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dims": self.dims.to_dict(), "seq_len": self.seq_len, "batch_size": self.batch_size,
+                "coef": list(self.coef), "report": self.report, "latency": self.latency}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "LatencyPredictor":
+        return cls(ModelDims(**d["dims"]), d["seq_len"], d["batch_size"], list(d["coef"]), dict(d["report"]),
+                   dict(d.get("latency", {})))
+
+    def __repr__(self) -> str:
+        c = ", ".join(f"{n}={v:.4g}" for n, v in zip(self.FEATURES, self.coef))
+        r = self.report
+        return (f"LatencyPredictor({c}; spearman={r.get('spearman', float('nan')):.3f}, "
+                f"MAPE={r.get('mape', float('nan')):.1%} on {r.get('n_test', 0)} held-out archs)")
+
+
+class PredictedLatency(Objective):
+    """``latency`` (ms) from a fitted `LatencyPredictor` instead of a measurement (microseconds instead of a
+    hundred forwards). ``search(..., latency="predicted")`` re-measures the final Pareto front."""
+
+    name, unit, needs = "latency", "ms", ()
+    predicted = True
+
+    def __init__(self, predictor: LatencyPredictor, measured: Latency | None = None) -> None:
+        self.predictor = predictor
+        self.measured = measured or Latency(**{k: v for k, v in predictor.latency.items() if k not in ("name", "unit")})
+
+    def _measure(self, arch: Arch, ctx: Context) -> float:
+        return self.predictor.predict(arch)
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "predicted": True, "measured": self.measured.config()}
