@@ -9,9 +9,15 @@
     arch = space.sample(rng=0)
     print(evaluate(supernet, task, arch=arch), space.params(arch))
     supernet.extract(arch).save("my-subnetwork")
+
+    result = search(supernet, space, task, ["error", "latency"], strategy="nsga2", budget=100,
+                    constraints=["latency <= 15"], log="runs/x/search.jsonl")
+    print(result.pareto()[["error", "latency", "arch"]], result.hypervolume())
 """
 
 from .data import Task, load_task
+from .objectives import Constraint, Error, Flops, Latency, LatencyPredictor, Memory, Objective, Params
+from .search import Callback, Result, Search, search
 from .space import Arch, ModelDims, SearchSpace
 from .supernet import SubNetwork, SuperNet, load_subnet
 from .train import distill, evaluate, fine_tune
@@ -19,5 +25,7 @@ from .train import distill, evaluate, fine_tune
 __all__ = [
     "Arch", "ModelDims", "SearchSpace", "SuperNet", "SubNetwork", "Task",
     "distill", "evaluate", "fine_tune", "load_subnet", "load_task",
+    "search", "Search", "Result", "Callback",
+    "Objective", "Error", "Params", "Flops", "Latency", "Memory", "Constraint", "LatencyPredictor",
 ]
 __version__ = "0.1.0"

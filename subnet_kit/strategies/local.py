@@ -1,0 +1,31 @@
+"""``local``: multi-objective (Pareto) local search — mutate members of the current Pareto front to neighbours."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Strategy
+
+
+class LocalSearch(Strategy):
+    """Pareto local search (Paquete et al. 2004) with the neighbourhood of NAS local search (White et al. 2021:
+    archs that differ in one choice): after ``n_init`` random archs, each ask takes a member of the current
+    constrained Pareto front (feasible first) — the sparser of two random members, by crowding distance — and
+    changes one of its genes to another value, preferring an arch not seen before (``tries`` attempts).
+
+    Options: ``n_init`` (random archs first), ``tries``.
+    """
+
+    name = "local"
+    defaults = {"n_init": 10, "tries": 20}
+
+    def _ask(self) -> np.ndarray:
+        if len(self.X) == 0:
+            return self.random_genes(self.options["n_init"])
+        front = np.flatnonzero(self.ranks() == 0)
+        for _ in range(self.options["tries"]):
+            pair = self.rng.choice(front, size=min(2, len(front)), replace=False)
+            child = self.mutate(self.X[self.sparsest(pair, front)])
+            if self.space.decode(child) not in self.seen:
+                break
+        return child
