@@ -3,6 +3,12 @@
 ``subnet-kit quickstart`` runs the whole path on the embedded defaults: fine-tune the super-network briefly,
 reorder heads / neurons / hidden dimensions by importance, evaluate a handful of sub-networks, print a table of
 arch / params / FLOPs / accuracy, extract one, save it and load it back.
+
+``subnet-kit search`` trains the weight-sharing super-network (sandwich rule + in-place distillation, cached in the
+kit's cache directory, so a second run or another command with the same settings loads it), runs a multi-objective
+search with a progress bar showing the hypervolume, and writes ``history.csv``, ``pareto.csv``, ``result.json``,
+the Pareto chart (``pareto.png``, ``pareto.svg``), the search log (``search.jsonl``; ``--resume`` continues it) and
+the extracted Pareto sub-networks (``subnetworks/``).
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from .space import GRANULARITIES
 
@@ -87,6 +93,141 @@ def _quickstart(args: argparse.Namespace) -> int:
     return 0
 
 
+TRAIN_STEPS, TRAIN_LR = 252, 1e-4  # one epoch of movie-snippets at batch 32: benchmarks/bench_supernet.py's settings
+
+
+def trained_supernet(model: str, task_name: str, granularity: str, *, train_steps: int = TRAIN_STEPS,
+                     lr: float = TRAIN_LR, seed: int = 0, progress: bool = True) -> tuple[Any, Any, Any, Any]:
+    """``(supernet, space, task, train_result)``: the pretrained ``model`` with a head for ``task_name``, trained for
+    ``train_steps`` steps (batch 32, learning rate ``lr``) of the sandwich rule with in-place distillation over the
+    ``granularity`` space, through `fine_tune`'s cache: the same settings load the trained weights instead of
+    training again (``train_result.from_cache`` says where from); ``train_steps=0`` skips training. The defaults
+    are those of ``benchmarks/bench_supernet.py``'s ``sandwich+kd`` run, so the search CLI and
+    ``benchmarks/bench_search.py`` reuse the super-network that benchmark trained."""
+    from .data import load_task
+    from .space import SearchSpace
+    from .supernet import SuperNet
+    from .train import fine_tune
+
+    task = load_task(task_name, seed=seed)
+    supernet = SuperNet.from_pretrained(model, num_labels=task.num_labels, seed=seed)
+    space = SearchSpace.for_model(supernet, granularity)
+    trained = None
+    if train_steps > 0:
+        trained = fine_tune(supernet, task, strategy="sandwich", kd=True, space=space, max_steps=train_steps, lr=lr,
+                            batch_size=32, seed=seed, cache=True, eval_split=None, progress=progress)
+    return supernet.eval(), space, task, trained
+
+
+def _measures(args: argparse.Namespace) -> tuple[list[Any], list[Any]]:
+    """``(objectives, metrics)`` from the options: the named objectives, and latency / memory metrics measured
+    with the CLI's settings when a constraint needs them but they are not objectives."""
+    from .objectives import OBJECTIVES, Constraint, Error, Latency, Memory, get_objective
+
+    configured = {
+        "error": lambda: Error(limit=args.eval_limit),
+        "latency": lambda: Latency(batch_size=args.latency_batch_size, seq_len=args.latency_seq_len,
+                                   mode=args.latency_mode, threads=args.threads),
+        "memory": lambda: Memory(batch_size=args.latency_batch_size, seq_len=args.latency_seq_len,
+                                 mode=args.latency_mode),
+    }
+    names = [n.strip() for n in args.objectives.split(",") if n.strip()]
+    if not names:
+        raise ValueError(f"--objectives is empty; give a comma-separated list of {', '.join(OBJECTIVES)}")
+    objectives = [configured[n]() if n in configured else get_objective(n) for n in names]
+    constrained = dict.fromkeys(Constraint.parse(c).name for c in args.constraint or [])
+    for n in constrained:
+        if n not in OBJECTIVES:
+            raise ValueError(f"--constraint on {n!r}, which is not an objective; allowed: {', '.join(OBJECTIVES)}")
+    metrics = [configured[n]() for n in constrained if n in configured and n not in names]
+    return objectives, metrics
+
+
+def _search(args: argparse.Namespace) -> int:
+    import re
+
+    import torch
+
+    from .search import Search
+
+    t_start = time.perf_counter()
+    out = Path(args.out)
+    if args.train_steps < 0:
+        raise ValueError(f"--train-steps must be >= 0, got {args.train_steps}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from .strategies import STRATEGIES
+
+    objectives, metrics = _measures(args)  # bad input fails here, before minutes of training
+    options = dict(_option(o) for o in args.strategy_option or [])
+    STRATEGIES[args.strategy].check_options(options)
+    supernet, space, task, trained = trained_supernet(args.model, args.task, args.space, train_steps=args.train_steps,
+                                                      lr=args.train_lr, seed=args.seed, progress=not args.no_progress)
+    print(f"task: {task}\nsuper-network: {supernet}\nspace: {space}")
+    if trained is None:
+        print("super-network: not trained (--train-steps 0)")
+    elif trained.from_cache:
+        print(f"super-network: trained weights loaded from the cache ({trained.from_cache})")
+    else:
+        print(f"super-network: trained {trained.steps} steps (sandwich + in-place distillation) in "
+              f"{trained.train_time_s:.0f} s; cached for the next run")
+    s = Search(supernet, space, task, objectives, strategy=args.strategy, budget=args.budget, seed=args.seed,
+               constraints=args.constraint, metrics=metrics, log=out / "search.jsonl", resume=args.resume,
+               eval_limit=args.eval_limit, latency=args.latency, progress=not args.no_progress,
+               strategy_options=options)
+    print(f"searching: {', '.join(o.name for o in s.objectives)} with {s.strategy!r}, budget {args.budget}"
+          + (f", constraints {'; '.join(map(str, s.constraints))}" if s.constraints else ""))
+    if s.predictor is not None:
+        print(f"latency predictor: {s.predictor}")
+    result = s.run()
+    if result.meta["replayed"]:
+        print(f"resumed: {result.meta['replayed']} evaluations came from the log")
+
+    out.mkdir(parents=True, exist_ok=True)
+    result.to_csv(out / "history.csv")
+    front = result.pareto()
+    front.to_csv(out / "pareto.csv", index=False)
+    result.to_json(out / "result.json")
+    chart = result.chart(title=f"{args.model} on {args.task}: {len(result.history)} evaluations ({args.strategy})")
+    for ext in ("png", "svg"):
+        chart.save(str(out / f"pareto.{ext}"))
+    archs = result.archs(front)[: args.extract_max]
+    for i, arch in enumerate(archs):
+        label = re.sub(r"[^A-Za-z0-9]+", "-", arch.short()).strip("-")
+        supernet.extract(arch).eval().save(out / "subnetworks" / f"{i:02d}-{label}")
+
+    cols = [*result.objectives, *(c for c in ("latency_measured",) if c in front.columns)]
+    print(f"\n{len(result.history)} evaluations (stopped: {result.meta['stop_reason']}), {len(front)} on the Pareto front:")
+    _print_rows([{"arch": a.short(), **{c: row[c] for c in cols}} for a, (_, row) in zip(result.archs(front),
+                                                                                          front.iterrows())], cols)
+    try:
+        print(f"hypervolume (normalised; default reference point): {result.hypervolume():.4f}")
+    except ValueError as e:
+        print(f"hypervolume: {e}")
+    print(f"wrote {out}/: history.csv, pareto.csv, result.json, pareto.png, pareto.svg, search.jsonl and "
+          f"{len(archs)} extracted sub-networks in subnetworks/ ({time.perf_counter() - t_start:.0f} s in all)")
+    return 0
+
+
+def _option(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise ValueError(f"--strategy-option takes KEY=VALUE (e.g. pop_size=40), got {text!r}")
+    key, value = text.split("=", 1)
+    try:
+        return key.strip(), json.loads(value)
+    except json.JSONDecodeError:
+        return key.strip(), value
+
+
+def _print_rows(rows: list[dict], cols: list[str]) -> None:
+    cells = [["arch", *cols]] + [[r["arch"], *(f"{r[c]:.4g}" for c in cols)] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
+    for j, row in enumerate(cells):
+        print("   " + "  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(row, widths))))
+        if j == 0:
+            print("   " + "  ".join("-" * w for w in widths))
+
+
 def _print_table(rows: list[dict]) -> None:
     cols = [("arch", "{}"), ("params_M", "{:.2f}"), ("encoder_params_M", "{:.2f}"), ("MFLOPs@64", "{:.0f}"), ("accuracy", "{:.3f}")]
     cells = [[c for c, _ in cols]] + [[fmt.format(r[c]) for c, fmt in cols] for r in rows]
@@ -116,13 +257,46 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--out", default="runs/quickstart")
     q.add_argument("--no-progress", action="store_true")
     q.set_defaults(func=_quickstart)
+
+    from .strategies import STRATEGIES
+
+    s = sub.add_parser("search", help="multi-objective search: history, Pareto front, chart, extracted sub-networks")
+    s.add_argument("--model", default="minilm-l6", help="embedded model name, hub name or local BERT directory")
+    s.add_argument("--task", default="movie-snippets", help="embedded task, datasets hub name or local csv/tsv/json")
+    s.add_argument("--space", default="per-layer", choices=GRANULARITIES, help="search-space granularity")
+    s.add_argument("--objectives", default="error,latency",
+                   help="comma-separated, all minimised: error, params, flops, latency (ms), memory (bytes)")
+    s.add_argument("--strategy", default="nsga2", choices=sorted(STRATEGIES))
+    s.add_argument("--strategy-option", action="append", metavar="KEY=VALUE", help="e.g. pop_size=40 (repeatable)")
+    s.add_argument("--budget", type=int, default=100, help="distinct sub-networks to evaluate")
+    s.add_argument("--constraint", action="append", metavar="EXPR",
+                   help="e.g. 'latency <= 15' (ms) or 'params <= 10e6' (repeatable)")
+    s.add_argument("--eval-limit", type=int, default=500, help="validation sentences the error is measured on")
+    s.add_argument("--train-steps", type=int, default=TRAIN_STEPS,
+                   help="sandwich + in-place distillation steps of batch 32 (default: one epoch of movie-snippets); the "
+                        "trained super-network is cached and reused; 0 = search the untrained super-network")
+    s.add_argument("--train-lr", type=float, default=TRAIN_LR, help="learning rate of that training")
+    s.add_argument("--latency", default="measured", choices=("measured", "predicted"),
+                   help="measure every sub-network, or fit a latency predictor and re-measure the final front")
+    s.add_argument("--latency-batch-size", type=int, default=1)
+    s.add_argument("--latency-seq-len", type=int, default=64)
+    s.add_argument("--latency-mode", default="active", choices=("active", "extracted"),
+                   help="time the super-network running the sub-network, or an extracted copy")
+    s.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's default)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", default="runs/search")
+    s.add_argument("--resume", action="store_true", help="continue the search logged in OUT/search.jsonl")
+    s.add_argument("--extract-max", type=int, default=None, help="extract at most N Pareto sub-networks (default all)")
+    s.add_argument("--no-progress", action="store_true")
+    s.set_defaults(func=_search)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    for name in ("steps", "batch_size", "archs", "importance_batches"):
-        if getattr(args, name, 1) < 1:
+    for name in ("steps", "batch_size", "archs", "importance_batches", "budget", "eval_limit", "latency_batch_size",
+                 "latency_seq_len"):
+        if getattr(args, name, None) is not None and getattr(args, name) < 1:
             print(f"subnet-kit: error: --{name.replace('_', '-')} must be >= 1", file=sys.stderr)
             return 2
     try:

@@ -1,6 +1,6 @@
 """search(): every strategy seeded and deterministic, no arch evaluated twice, constraints honoured, callbacks and
-stop, the log and resume (after stop(), a torn line, and a SIGKILL of a real process), Result, bad input, and the
-tiny BERT end to end."""
+stop, the log and resume (after stop(), a torn line, and a SIGKILL of a real process), Result, bad input, the tiny
+BERT end to end, and the CLI on the embedded MiniLM."""
 
 import doctest
 import functools
@@ -412,3 +412,48 @@ def test_predicted_latency_is_searched_then_the_front_measured(tiny_with_tokeniz
         search(sn, space, tiny_task, ["error"], latency="predicted")
     with pytest.raises(ValueError, match="unknown latency mode 'guessed'"):
         search(sn, space, tiny_task, ["error"], latency="guessed")
+
+
+# ---- the CLI ------------------------------------------------------------------------------------------------------
+def test_cli_search_bad_input_is_one_clear_line_before_any_work(capsys):
+    from subnet_kit.cli import main
+
+    fast = ["search", "--train-steps", "0", "--out", "/nonexistent/never-written"]  # all fail before any model work
+    for argv, message in [
+        (["--budget", "0"], "--budget must be >= 1"),
+        (["--objectives", "error,accuracy"], "unknown objective 'accuracy'"),
+        (["--strategy-option", "pop_size"], "KEY=VALUE"),
+        (["--strategy-option", "popsize=4"], "unknown option(s) popsize for strategy 'nsga2'; allowed: pop_size=20"),
+        (["--constraint", "speed <= 3"], "--constraint on 'speed'"),
+        (["--constraint", "latency == 3"], "NAME <= NUMBER"),
+    ]:
+        t0 = time.perf_counter()
+        assert main([*fast, *argv]) == 2
+        assert message in capsys.readouterr().err and time.perf_counter() - t0 < 2
+    with pytest.raises(SystemExit):
+        main(["search", "--strategy", "cmaes"])
+
+
+@pytest.mark.minilm
+def test_cli_search_writes_everything_and_resumes(tmp_path, capsys):
+    from subnet_kit.cli import main
+
+    args = ["search", "--train-steps", "2", "--eval-limit", "32", "--threads", "1", "--out", str(tmp_path),
+            "--no-progress", "--strategy-option", "pop_size=4", "--latency-seq-len", "32"]
+    assert main([*args, "--budget", "5"]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "Pareto front" in out and "hypervolume" in out
+    history, front = pd.read_csv(tmp_path / "history.csv"), pd.read_csv(tmp_path / "pareto.csv")
+    assert len(history) == 5 and {"error", "latency"} <= set(history.columns) and 1 <= len(front) <= 5
+    assert (tmp_path / "pareto.png").read_bytes()[:4] == b"\x89PNG"
+    assert "<svg" in (tmp_path / "pareto.svg").read_text()[:500]
+    subnets = sorted((tmp_path / "subnetworks").iterdir())
+    assert len(subnets) == len(front) and all((d / "model.safetensors").is_file() for d in subnets)
+    assert Result.from_json(tmp_path / "result.json").history["arch"].tolist() == history["arch"].tolist()
+
+    assert main([*args, "--budget", "5"]) == 2  # the log exists: say how to continue
+    assert "--resume" in capsys.readouterr().err
+    assert main([*args, "--budget", "6", "--resume", "--extract-max", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "loaded from the cache" in out and "5 evaluations came from the log" in out
+    assert pd.read_csv(tmp_path / "history.csv")["arch"].iloc[:5].tolist() == history["arch"].tolist()
