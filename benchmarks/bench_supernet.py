@@ -48,7 +48,7 @@ import numpy as np
 import torch
 
 from subnet_kit import SearchSpace, SuperNet, evaluate, fine_tune, load_task
-from subnet_kit.data import batches
+from subnet_kit.train import train_supernet
 
 DEFAULT_OUT = Path(__file__).parent / "results" / "supernet.json"
 SPACES = ("per-layer", "uniform")
@@ -80,27 +80,11 @@ def hypervolume_2d(points: np.ndarray, ref: tuple[float, float]) -> float:
     return float(HV(ref_point=np.array(ref))(inside)) if len(inside) else 0.0
 
 
-def train(name: str, space: SearchSpace | None, task, args, pretrained_cache: dict) -> tuple[SuperNet, dict]:
-    """A super-network trained by strategy ``name`` within the common budget (cached)."""
-    steps = args.steps
-    common = dict(lr=args.lr, batch_size=32, seed=args.seed, eval_split=None, cache=True, progress=not args.no_progress,
-                  log_every=20)
+def train(name: str, space: SearchSpace | None, task, args) -> tuple[SuperNet, dict]:
+    """A super-network trained by recipe ``name`` within the common budget (cached; `train_supernet`)."""
     sn = SuperNet.from_pretrained("minilm-l6", num_labels=task.num_labels, seed=args.seed)
-    records = []
-    if name == "standard":
-        records.append(fine_tune(sn, task, max_steps=steps, **common))
-    elif name in ("random", "sandwich", "sandwich+kd"):
-        strategy = name.split("+")[0]
-        records.append(fine_tune(sn, task, strategy=strategy, space=space, kd=name.endswith("+kd"), max_steps=steps, **common))
-    elif name.startswith("two-stage"):
-        half = steps // 2
-        records.append(fine_tune(sn, task, max_steps=half, **common))
-        if name.endswith("+reorder"):
-            imp = batches(task, sn.tokenizer, split="train", batch_size=32, shuffle=True, seed=args.seed + 1)
-            sn.reorder([next(imp) for _ in range(16)], method="taylor")
-        records.append(fine_tune(sn, task, strategy="sandwich", space=space, kd=True, max_steps=steps - half, **common))
-    else:
-        raise ValueError(name)
+    records = train_supernet(sn, task, space, recipe=name, steps=args.steps, lr=args.lr, batch_size=32,
+                             seed=args.seed, cache=True, progress=not args.no_progress)
     info = {
         "steps": sum(r.steps for r in records),
         "train_time_s": sum(r.train_time_s for r in records),
@@ -133,7 +117,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 sn, info, full = standard_done["sn"], standard_done["info"], standard_done["full"]
             else:
                 log(f"[{time.perf_counter() - t0:7.0f} s] training {name} ({g}) ...")
-                sn, info = train(name, spaces[g] if name != "standard" else None, task, args, {})
+                sn, info = train(name, spaces[g] if name != "standard" else None, task, args)
                 full = evaluate(sn, task, "test", **eval_kw)["accuracy"]
                 if name == "standard":
                     standard_done = {"sn": sn, "info": info, "full": full}

@@ -4,7 +4,7 @@
 reorder heads / neurons / hidden dimensions by importance, evaluate a handful of sub-networks, print a table of
 arch / params / FLOPs / accuracy, extract one, save it and load it back.
 
-``subnet-kit search`` trains the weight-sharing super-network (sandwich rule + in-place distillation, cached in the
+``subnet-kit search`` trains the weight-sharing super-network (`train_supernet`'s best measured recipe, cached in the
 kit's cache directory, so a second run or another command with the same settings loads it), runs a multi-objective
 search with a progress bar showing the hypervolume, and writes ``history.csv``, ``pareto.csv``, ``result.json``,
 the Pareto chart (``pareto.png``, ``pareto.svg``), the search log (``search.jsonl``; ``--resume`` continues it) and
@@ -94,28 +94,30 @@ def _quickstart(args: argparse.Namespace) -> int:
 
 
 TRAIN_STEPS, TRAIN_LR = 252, 1e-4  # one epoch of movie-snippets at batch 32: benchmarks/bench_supernet.py's settings
+TRAIN_RECIPE = "two-stage+reorder"  # the best recipe of benchmarks/results/supernet.json by hypervolume
 
 
 def trained_supernet(model: str, task_name: str, granularity: str, *, train_steps: int = TRAIN_STEPS,
-                     lr: float = TRAIN_LR, seed: int = 0, progress: bool = True) -> tuple[Any, Any, Any, Any]:
+                     lr: float = TRAIN_LR, seed: int = 0, recipe: str = TRAIN_RECIPE,
+                     progress: bool = True) -> tuple[Any, Any, Any, Any]:
     """``(supernet, space, task, train_result)``: the pretrained ``model`` with a head for ``task_name``, trained for
-    ``train_steps`` steps (batch 32, learning rate ``lr``) of the sandwich rule with in-place distillation over the
+    ``train_steps`` steps (batch 32, learning rate ``lr``) with `train_supernet`'s ``recipe`` over the
     ``granularity`` space, through `fine_tune`'s cache: the same settings load the trained weights instead of
     training again (``train_result.from_cache`` says where from); ``train_steps=0`` skips training. The defaults
-    are those of ``benchmarks/bench_supernet.py``'s ``sandwich+kd`` run, so the search CLI and
-    ``benchmarks/bench_search.py`` reuse the super-network that benchmark trained."""
+    are those of ``benchmarks/bench_supernet.py``, whose best recipe by hypervolume is the default here, so the
+    search CLI and ``benchmarks/bench_search.py`` reuse the super-network that benchmark trained."""
     from .data import load_task
     from .space import SearchSpace
     from .supernet import SuperNet
-    from .train import fine_tune
+    from .train import train_supernet
 
     task = load_task(task_name, seed=seed)
     supernet = SuperNet.from_pretrained(model, num_labels=task.num_labels, seed=seed)
     space = SearchSpace.for_model(supernet, granularity)
     trained = None
     if train_steps > 0:
-        trained = fine_tune(supernet, task, strategy="sandwich", kd=True, space=space, max_steps=train_steps, lr=lr,
-                            batch_size=32, seed=seed, cache=True, eval_split=None, progress=progress)
+        trained = train_supernet(supernet, task, space, recipe=recipe, steps=train_steps, lr=lr, batch_size=32,
+                                 seed=seed, cache=True, progress=progress)[-1]
     return supernet.eval(), space, task, trained
 
 
@@ -169,8 +171,8 @@ def _search(args: argparse.Namespace) -> int:
     elif trained.from_cache:
         print(f"super-network: trained weights loaded from the cache ({trained.from_cache})")
     else:
-        print(f"super-network: trained {trained.steps} steps (sandwich + in-place distillation) in "
-              f"{trained.train_time_s:.0f} s; cached for the next run")
+        print(f"super-network: trained with the {TRAIN_RECIPE} recipe (last stage {trained.steps} steps, "
+              f"{trained.train_time_s:.0f} s); cached for the next run")
     s = Search(supernet, space, task, objectives, strategy=args.strategy, budget=args.budget, seed=args.seed,
                constraints=args.constraint, metrics=metrics, log=out / "search.jsonl", resume=args.resume,
                eval_limit=args.eval_limit, latency=args.latency, progress=not args.no_progress,
@@ -273,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="e.g. 'latency <= 15' (ms) or 'params <= 10e6' (repeatable)")
     s.add_argument("--eval-limit", type=int, default=500, help="validation sentences the error is measured on")
     s.add_argument("--train-steps", type=int, default=TRAIN_STEPS,
-                   help="sandwich + in-place distillation steps of batch 32 (default: one epoch of movie-snippets); the "
+                   help=f"training steps of batch 32, {TRAIN_RECIPE} recipe (default: one epoch of movie-snippets); the "
                         "trained super-network is cached and reused; 0 = search the untrained super-network")
     s.add_argument("--train-lr", type=float, default=TRAIN_LR, help="learning rate of that training")
     s.add_argument("--latency", default="measured", choices=("measured", "predicted"),

@@ -496,6 +496,51 @@ def fine_tune(
     return result
 
 
+RECIPES = ("standard", "random", "sandwich", "sandwich+kd", "two-stage", "two-stage+reorder")
+
+
+def train_supernet(
+    supernet: Any,
+    task: Task,
+    space: SearchSpace | None = None,
+    *,
+    recipe: str = "two-stage+reorder",
+    steps: int = 252,
+    lr: float = 1e-4,
+    batch_size: int = 32,
+    seed: int = 0,
+    importance_batches: int = 16,
+    cache: bool = True,
+    progress: bool = True,
+) -> list[TrainResult]:
+    """Train ``supernet`` for ``task`` with a named recipe (the ones `benchmarks/bench_supernet.py` compares).
+
+    ``"two-stage+reorder"`` (default, the best of that benchmark by hypervolume): half the steps fine-tune the full
+    model, then heads / FFN units / hidden dimensions are reordered by Taylor importance on ``importance_batches``
+    training batches, then the other half trains with the sandwich rule and in-place distillation over ``space``.
+    ``"two-stage"`` skips the reordering; ``"standard"``, ``"random"``, ``"sandwich"`` and ``"sandwich+kd"`` spend
+    all steps on that strategy. Each stage goes through `fine_tune`'s cache (``cache=True``), so the same recipe
+    and settings load the trained weights instead of training again. Returns the stages' `TrainResult` s.
+    """
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown training recipe {recipe!r}; allowed: {', '.join(RECIPES)}")
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    common = dict(lr=lr, batch_size=batch_size, seed=seed, eval_split=None, cache=cache, progress=progress, log_every=20)
+    if recipe == "standard":
+        return [fine_tune(supernet, task, max_steps=steps, **common)]
+    if not recipe.startswith("two-stage"):
+        strategy = recipe.split("+")[0]
+        return [fine_tune(supernet, task, strategy=strategy, space=space, kd=recipe.endswith("+kd"), max_steps=steps, **common)]
+    half = max(1, steps // 2)
+    results = [fine_tune(supernet, task, max_steps=half, **common)]
+    if recipe.endswith("+reorder"):
+        imp = batches(task, supernet.tokenizer, split="train", batch_size=batch_size, shuffle=True, seed=seed + 1)
+        supernet.reorder([b for _, b in zip(range(importance_batches), imp)], method="taylor")
+    results.append(fine_tune(supernet, task, strategy="sandwich", space=space, kd=True, max_steps=max(1, steps - half), **common))
+    return results
+
+
 def _cache_entry(supernet: Any, task: Task, name: str, space: SearchSpace | None, seed: int, run_key: dict) -> Path:
     """The cache folder of a training run: readable prefix + hash of everything the result depends on."""
     import hashlib

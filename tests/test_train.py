@@ -167,3 +167,23 @@ def test_weight_sharing_errors(tiny_with_tokenizer, tiny_task):
         fine_tune(sn, tiny_task, strategy="random", space=other, progress=False)
     with pytest.raises(ValueError, match="same model"):
         distill(sn, sn, tiny_task, progress=False)
+
+
+def test_train_supernet_recipes(tiny_tokenizer, tiny_task, tmp_path, monkeypatch):
+    from subnet_kit.train import train_supernet
+
+    monkeypatch.setenv("SUBNET_KIT_CACHE", str(tmp_path))
+    sn = tiny_supernet(num_labels=2)
+    sn.tokenizer = tiny_tokenizer
+    space = SearchSpace.for_model(sn, "per-layer")
+    stages = train_supernet(sn, tiny_task, space, recipe="two-stage+reorder", steps=6, lr=1e-3, batch_size=16,
+                            importance_batches=2, progress=False)
+    assert [r.strategy for r in stages] == ["standard", "sandwich+kd"] and [r.steps for r in stages] == [3, 3]
+    again = tiny_supernet(num_labels=2)
+    again.tokenizer = tiny_tokenizer
+    cached = train_supernet(again, tiny_task, space, recipe="two-stage+reorder", steps=6, lr=1e-3, batch_size=16,
+                            importance_batches=2, progress=False)
+    assert all(r.from_cache for r in cached)  # both stages, the reordered start of the second included
+    assert all(torch.equal(v, weights(again)[k]) for k, v in weights(sn).items())
+    with pytest.raises(ValueError, match="allowed: standard, random, sandwich, sandwich\\+kd, two-stage"):
+        train_supernet(sn, tiny_task, space, recipe="bogus")
