@@ -34,6 +34,15 @@ def random_batch(vocab: int, batch: int = 4, seq: int = 12, seed: int = 0, label
 
 
 @pytest.fixture
+def one_thread():
+    """One CPU thread: the machine is shared, and two contending threads make tiny forwards 100x slower."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture
 def tiny() -> SuperNet:
     return tiny_supernet()
 

@@ -18,13 +18,7 @@ from subnet_kit.train import evaluate
 MINILM_DIMS = ModelDims(6, 12, 32, 1536, 384, 30522, 512, 2, 2)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One CPU thread: the machine is shared, and two contending threads make tiny forwards 100x slower."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ---- constraints ---------------------------------------------------------------------------------------------

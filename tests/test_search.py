@@ -43,13 +43,7 @@ SMALL = {"random": {"batch": 5}, "local": {"n_init": 6}, "nsga2": {"pop_size": 8
          "tpe": {"n_startup": 6}}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One CPU thread: the machine is shared, and two contending threads make tiny forwards 100x slower."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def run(strategy, budget=30, seed=0, **kw):
