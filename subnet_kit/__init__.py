@@ -20,11 +20,11 @@ from .objectives import Constraint, Error, Flops, Latency, LatencyPredictor, Mem
 from .search import Callback, Result, Search, search
 from .space import Arch, ModelDims, SearchSpace
 from .supernet import SubNetwork, SuperNet, load_subnet
-from .train import distill, evaluate, fine_tune, train_supernet
+from .train import distill, evaluate, fine_tune, train_supernet, trained_supernet
 
 __all__ = [
     "Arch", "ModelDims", "SearchSpace", "SuperNet", "SubNetwork", "Task",
-    "distill", "evaluate", "fine_tune", "train_supernet", "load_subnet", "load_task",
+    "distill", "evaluate", "fine_tune", "train_supernet", "trained_supernet", "load_subnet", "load_task",
     "search", "Search", "Result", "Callback",
     "Objective", "Error", "Params", "Flops", "Latency", "Memory", "Constraint", "LatencyPredictor",
 ]

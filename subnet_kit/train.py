@@ -632,3 +632,30 @@ def distill(
         result.eval_before = before
         result.eval = evaluate(student, task, eval_split, limit=eval_limit, max_length=max_length)
     return result
+
+
+TRAIN_STEPS, TRAIN_LR = 252, 1e-4  # one epoch of movie-snippets at batch 32: benchmarks/bench_supernet.py's settings
+TRAIN_RECIPE = "two-stage+reorder"  # the best recipe of benchmarks/results/supernet.json by hypervolume
+
+
+def trained_supernet(model: str, task_name: str, granularity: str, *, train_steps: int = TRAIN_STEPS,
+                     lr: float = TRAIN_LR, seed: int = 0, recipe: str = TRAIN_RECIPE,
+                     progress: bool = True) -> tuple[Any, Any, Any, Any]:
+    """``(supernet, space, task, train_result)``: the pretrained ``model`` with a head for ``task_name``, trained for
+    ``train_steps`` steps (batch 32, learning rate ``lr``) with `train_supernet`'s ``recipe`` over the
+    ``granularity`` space, through `fine_tune`'s cache: the same settings load the trained weights instead of
+    training again (``train_result.from_cache`` says where from); ``train_steps=0`` skips training. The defaults
+    are those of ``benchmarks/bench_supernet.py``, whose best recipe by hypervolume is the default here, so the
+    search CLI and ``benchmarks/bench_search.py`` reuse the super-network that benchmark trained."""
+    from .data import load_task
+    from .space import SearchSpace
+    from .supernet import SuperNet
+
+    task = load_task(task_name, seed=seed)
+    supernet = SuperNet.from_pretrained(model, num_labels=task.num_labels, seed=seed)
+    space = SearchSpace.for_model(supernet, granularity)
+    trained = None
+    if train_steps > 0:
+        trained = train_supernet(supernet, task, space, recipe=recipe, steps=train_steps, lr=lr, batch_size=32,
+                                 seed=seed, cache=True, progress=progress)[-1]
+    return supernet.eval(), space, task, trained
