@@ -1,0 +1,228 @@
+"""What every view shares: the static (headless) representation, live Altair charts, small HTML helpers.
+
+Every view is an ipywidgets box. Displayed in JupyterLab it is a live widget; displayed where no widget front end
+exists (papermill, nbconvert, GitHub) the same output carries a static ``text/html`` part next to the widget-view
+mimetype: an SVG of the view's Altair chart rendered by vl-convert, and a table. `StaticRepr.refresh_static` updates
+every output the view was displayed in (IPython display handles), so a saved notebook holds the final state.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+import uuid
+from typing import Any, Callable
+
+import ipywidgets as W
+
+__all__ = ["StaticRepr", "LiveChart", "css", "html_table", "chart_svg", "ensure_offline_js"]
+
+_CSS = """
+<style>
+.subnet-kit-error { color: #b00020; font-family: monospace; white-space: pre-wrap; }
+.subnet-kit-info { color: #333; }
+.subnet-kit-table { border-collapse: collapse; font-size: 12px; }
+.subnet-kit-table td, .subnet-kit-table th { padding: 2px 8px; border-bottom: 1px solid #ddd; text-align: right; }
+.subnet-kit-table td:last-child, .subnet-kit-table th:last-child { text-align: left; }
+</style>
+"""
+
+
+def css() -> str:
+    return _CSS
+
+
+def esc(s: Any) -> str:
+    return html.escape(str(s))
+
+
+def html_table(rows: list[dict[str, Any]], columns: list[str] | None = None, cls: str = "subnet-kit-table") -> str:
+    """A small HTML table (numbers formatted with 4 significant digits)."""
+    if not rows:
+        return f'<table class="{cls}"><tr><td>(empty)</td></tr></table>'
+    columns = columns or list(rows[0])
+
+    def fmt(v: Any) -> str:
+        if isinstance(v, bool):
+            return "yes" if v else "no"
+        if isinstance(v, float):
+            return f"{v:.4g}"
+        if isinstance(v, int):
+            return f"{v:,}"
+        return esc(v)
+
+    head = "".join(f"<th>{esc(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{fmt(r.get(c, ''))}</td>" for c in columns) + "</tr>" for r in rows)
+    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def chart_svg(chart: Any) -> str:
+    """The chart as an inline SVG string (vl-convert, no browser); a readable note if rendering fails."""
+    try:
+        import vl_convert as vlc
+
+        return vlc.vegalite_to_svg(chart.to_dict(validate=False))
+    except Exception as e:  # a static preview must never break the notebook run
+        return f'<div class="subnet-kit-error">could not render the chart: {esc(type(e).__name__)}: {esc(e)}</div>'
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# JupyterChart's JavaScript without network access (vega-embed bundled by vl-convert; cached on disk)
+# ----------------------------------------------------------------------------------------------------------------
+def ensure_offline_js() -> None:
+    """Make `altair.JupyterChart` load Vega from a bundle instead of a CDN (works with no network, as on this
+    kit's CI machines and in the browser test). The bundle (~1 MB) is built once by vl-convert and cached in the
+    kit's cache dir, keyed by the Altair and vl-convert versions."""
+    import altair as alt
+
+    if getattr(alt.JupyterChart, "_is_offline", False):
+        return
+    try:
+        import vl_convert as vlc
+
+        from subnet_kit._paths import cache_dir
+
+        path = cache_dir("widgets") / f"jupyterchart-altair{alt.__version__}-vlc{vlc.__version__}.js"
+        if path.is_file() and path.stat().st_size > 1000:
+            alt.JupyterChart._esm = path.read_text()
+            alt.JupyterChart._is_offline = True
+            return
+        alt.JupyterChart.enable_offline(True)
+        tmp = path.with_suffix(f".{uuid.uuid4().hex}.tmp")
+        tmp.write_text(alt.JupyterChart._esm)
+        tmp.replace(path)
+    except Exception:  # noqa: BLE001 - fall back to Altair's own (online) behaviour
+        try:
+            alt.JupyterChart.enable_offline(True)
+        except Exception:  # noqa: BLE001
+            pass
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Static representation
+# ----------------------------------------------------------------------------------------------------------------
+class StaticRepr:
+    """Mixin for ipywidgets boxes: adds ``text/html`` (`static_html`) to the widget's mimebundle and keeps the
+    display ids it was shown under, so `refresh_static` can update those outputs later."""
+
+    def static_html(self) -> str:  # subclasses render their current state
+        raise NotImplementedError
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        data = super()._repr_mimebundle_(**kwargs) or {}  # type: ignore[misc]
+        data["text/html"] = css() + self.static_html()
+        return data
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        ids = self.__dict__.setdefault("_display_ids", [])
+        did = uuid.uuid4().hex
+        ids.append(did)
+        display(self._repr_mimebundle_(), raw=True, display_id=did)
+
+    def refresh_static(self) -> None:
+        """Update every output this view was displayed in (its static part shows the current state)."""
+        ids = self.__dict__.get("_display_ids", [])
+        if not ids:
+            return
+        from IPython.display import update_display
+
+        bundle = self._repr_mimebundle_()
+        for did in ids:
+            update_display(bundle, raw=True, display_id=did)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# A live Altair chart whose data changes often
+# ----------------------------------------------------------------------------------------------------------------
+class LiveChart:
+    """An `altair.JupyterChart` over one named data set, rebuilt from rows by ``build(rows) -> chart``.
+
+    `update(rows)` shows new rows. ``mode="data"`` sends only the rows to the Vega view already on screen (through
+    the JupyterChart's Python-to-JavaScript data channel, the one its VegaFusion support uses): no re-embed, no spec
+    validation. ``mode="spec"`` sets a new chart (full re-embed). Either way updates are throttled to one per
+    ``min_interval_s`` (adaptive: never more than a tenth of the time goes into updates), and `flush` shows the
+    final rows and sets the chart itself, so that a reconnecting front end and the Python side hold every row.
+    """
+
+    def __init__(self, build: Callable[[list[dict[str, Any]]], Any], data_name: str, css_class: str,
+                 mode: str = "data", min_interval_s: float = 0.2) -> None:
+        import altair as alt
+
+        if mode not in ("data", "spec"):
+            raise ValueError(f"unknown live update mode {mode!r}; allowed: data, spec")
+        ensure_offline_js()
+        self.build, self.data_name, self.mode = build, data_name, mode
+        self.min_interval_s = min_interval_s
+        self.rows: list[dict[str, Any]] = []  # what the chart shows (after the last update)
+        self.sent: list[dict[str, Any]] = []
+        self._last = 0.0
+        self._cost = 0.0
+        self.updates = 0  # how many updates went to the front end
+        self.widget = alt.JupyterChart(self.build([]), embed_options={"renderer": "svg", "actions": False})
+        self.widget.add_class(css_class)
+        self._on_new_chart: list[Callable[[], None]] = []
+
+    def chart(self) -> Any:
+        return self.build(self.rows)
+
+    def on_new_chart(self, fn: Callable[[], None]) -> None:
+        """Call ``fn`` every time the chart object is replaced (JupyterChart then has new ``selections``)."""
+        self._on_new_chart.append(fn)
+        fn()
+
+    def _set_chart(self) -> None:
+        self.widget.chart = self.build(self.rows)
+        self.sent = list(self.rows)
+        for fn in self._on_new_chart:
+            fn()
+
+    def update(self, rows: list[dict[str, Any]], force: bool = False) -> bool:
+        """Show ``rows`` (the full data set); returns whether the front end got them now (throttling)."""
+        self.rows = list(rows)
+        now = time.perf_counter()
+        interval = max(self.min_interval_s, 10 * self._cost)
+        if not force and now - self._last < interval:
+            return False
+        t0 = time.perf_counter()
+        if self.mode == "data":
+            self.widget._py_to_js_updates = [
+                {"namespace": "data", "name": self.data_name, "scope": [], "value": _jsonable(self.rows)}
+            ]
+            self.sent = list(self.rows)
+        else:
+            self._set_chart()
+        self.updates += 1
+        self._last = time.perf_counter()
+        self._cost = self._last - t0
+        return True
+
+    def flush(self) -> None:
+        """Show the final rows and make them the chart's own data (one re-embed)."""
+        self._set_chart()
+        self.updates += 1
+        self._last = time.perf_counter()
+
+
+def _jsonable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    import numpy as np
+
+    def conv(v: Any) -> Any:
+        if isinstance(v, np.generic):
+            return v.item()
+        return v
+
+    return [{k: conv(v) for k, v in r.items()} for r in rows]
+
+
+def message_html(text: str, error: bool = True) -> str:
+    cls = "subnet-kit-error" if error else "subnet-kit-info"
+    return f'<div class="{cls}">{esc(text)}</div>' if text else ""
+
+
+def box(children: list[W.Widget], css_class: str, vertical: bool = True, **layout: Any) -> W.Box:
+    kw = {"layout": W.Layout(**layout)} if layout else {}
+    b = (W.VBox if vertical else W.HBox)(children, **kw)
+    b.add_class(css_class)
+    return b
