@@ -38,6 +38,7 @@ from ._objectives import ObjectivePicker
 
 SELECTION = "pick"  # name of the point selection in the Pareto chart (JupyterChart.selections.pick)
 POINTS_MARK = "pareto_points"  # the Pareto chart's point layer: Vega names its SVG group "pareto_points_marks"
+LIVE_TITLE = "every evaluation (colour: order) and the Pareto front"
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -190,8 +191,8 @@ class SearchDashboard(StaticRepr, W.VBox):
         self._label.add_class("subnet-kit-progress-label")
         progress = box([self._bar, self._label], "subnet-kit-progress", vertical=False)
         # charts
-        xt, yt = self._axis_titles()
-        self._pareto = LiveChart(lambda rows: pareto_live_chart(rows, *self._axis_titles()), "points",
+        # the widget's title does not count points: in "data" mode the spec (and its title) stays while rows arrive
+        self._pareto = LiveChart(lambda rows: pareto_live_chart(rows, *self._axis_titles(), title=LIVE_TITLE), "points",
                                  "subnet-kit-pareto", mode=live, min_interval_s=min_interval_s)
         self._hvchart = LiveChart(hv_live_chart, "hv", "subnet-kit-hv", mode=live, min_interval_s=min_interval_s)
         self._pareto.on_new_chart(self._watch_selection)
@@ -283,6 +284,10 @@ class SearchDashboard(StaticRepr, W.VBox):
         self._bar.max = self.budget
         self._pareto.rows, self._hvchart.rows = [], []  # _begin redraws (new axes)
         return self.search
+
+    @T.observe("message")
+    def _on_message(self, change: dict) -> None:
+        self._message.value = message_html(change["new"])
 
     # ---- running ----------------------------------------------------------------------------------------------
     def run(self) -> Result:
