@@ -313,3 +313,30 @@ def test_dashboard_rejects_bad_input(tiny, space):
     with pytest.raises(ValueError, match="tick at least one objective"):
         dash.run()
     assert "tick at least one objective" in dash._message.value
+
+
+def test_a_failing_objective_shows_inline_and_keeps_what_was_evaluated(tiny, space):
+    calls = []
+
+    def flaky(arch):
+        calls.append(arch)
+        if len(calls) > 3:
+            raise ValueError("the probe set is gone")
+        return float(arch.layers)
+
+    dash = dashboard(tiny, space, objectives=["params", flaky], strategy="random", budget=10)
+    with pytest.raises(ValueError, match="probe set is gone"):
+        dash.run()
+    assert "probe set is gone" in dash._message.value and not dash.running
+    assert len(dash.chart_data()) == 3 == len(dash.result.history)
+
+    async def main():
+        calls.clear()
+        other = dashboard(tiny, space, objectives=["params", flaky], strategy="random", budget=10, seed=1)
+        other.start()
+        with pytest.raises(ValueError, match="probe set is gone"):
+            await other.wait()
+        return other
+
+    other = asyncio.run(main())
+    assert "probe set is gone" in other._message.value and len(other.chart_data()) == 3

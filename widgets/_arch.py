@@ -13,7 +13,7 @@ import traitlets as T
 
 from subnet_kit.space import Arch, SearchSpace
 
-from ._common import LiveChart, StaticRepr, chart_svg, esc, html_table, message_html
+from ._common import LiveChart, StaticRepr, chart_svg, esc, html_table, human, message_html
 
 
 def arch_rows(arch: Arch | None, dims: Any) -> list[dict[str, Any]]:
@@ -116,8 +116,8 @@ class ArchView(StaticRepr, W.VBox):
         if not d:
             return "<i>no architecture selected</i>"
         lat = f" · latency <b>{d['latency_ms']:.3g} ms</b>" if d["latency_ms"] is not None else ""
-        return (f"<b>{esc(d['arch'])}</b><br>parameters <b>{d['params'] / 1e6:.3g}M</b> · FLOPs "
-                f"<b>{d['flops'] / 1e9:.3g} G</b> (seq. {self.seq_len}){lat}")
+        return (f"<b>{esc(d['arch'])}</b><br>parameters <b>{human(d['params'])}</b> · FLOPs "
+                f"<b>{human(d['flops'])}</b> (batch 1 x {self.seq_len} tokens){lat}")
 
     def _render(self) -> None:
         self._summary.value = self._summary_html()

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import ipywidgets as W
 
-__all__ = ["StaticRepr", "LiveChart", "css", "html_table", "chart_svg", "ensure_offline_js"]
+__all__ = ["StaticRepr", "LiveChart", "css", "human", "html_table", "chart_svg", "ensure_offline_js"]
 
 _CSS = """
 <style>
@@ -30,6 +30,14 @@ _CSS = """
 
 def css() -> str:
     return _CSS
+
+
+def human(n: float) -> str:
+    """``22_713_216 -> '22.7M'``, ``4491 -> '4.49k'``."""
+    for div, unit in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= div:
+            return f"{n / div:.3g}{unit}"
+    return f"{n:.3g}"
 
 
 def esc(s: Any) -> str:
@@ -69,13 +77,23 @@ def chart_svg(chart: Any) -> str:
 # ----------------------------------------------------------------------------------------------------------------
 # JupyterChart's JavaScript without network access (vega-embed bundled by vl-convert; cached on disk)
 # ----------------------------------------------------------------------------------------------------------------
+JS_ENV = "SUBNET_KIT_WIDGETS_JS"  # "offline" (default) or "cdn"
+
+
 def ensure_offline_js() -> None:
     """Make `altair.JupyterChart` load Vega from a bundle instead of a CDN (works with no network, as on this
-    kit's CI machines and in the browser test). The bundle (~1 MB) is built once by vl-convert and cached in the
-    kit's cache dir, keyed by the Altair and vl-convert versions."""
+    kit's CI machines and in the browser test). The bundle (~0.9 MB) is built once by vl-convert and cached in the
+    kit's cache dir, keyed by the Altair and vl-convert versions. Every chart widget's state carries the bundle, so
+    a notebook saved *with widget state* (nbclient/papermill store it) grows by ~0.9 MB per chart; set the
+    environment variable ``SUBNET_KIT_WIDGETS_JS=cdn`` to keep Altair's default (Vega from a CDN) instead."""
+    import os
+
     import altair as alt
 
-    if getattr(alt.JupyterChart, "_is_offline", False):
+    mode = os.environ.get(JS_ENV, "offline").strip().lower()
+    if mode not in ("offline", "cdn"):
+        raise ValueError(f"{JS_ENV}={mode!r}; allowed: offline, cdn")
+    if mode == "cdn" or getattr(alt.JupyterChart, "_is_offline", False):
         return
     try:
         import vl_convert as vlc

@@ -199,7 +199,7 @@ class SearchDashboard(StaticRepr, W.VBox):
         charts = box([self._pareto.widget, self._hvchart.widget], "subnet-kit-charts", vertical=False)
         self._message = W.HTML()
         self._message.add_class("subnet-kit-message")
-        self.arch_view = ArchView(None, space, supernet=None)
+        self.arch_view = ArchView(None, space, supernet=supernet)
         self._table = W.HTML()
         self._table.add_class("subnet-kit-pareto-table")
         super().__init__([controls, progress, charts, self._message, self.arch_view, self._table])
@@ -300,6 +300,9 @@ class SearchDashboard(StaticRepr, W.VBox):
         try:
             while search.step() is not None:
                 self._after_evaluation()
+        except Exception as e:
+            self.message = f"{type(e).__name__}: {e}"
+            raise
         finally:
             self._end()
         return self.result
@@ -318,6 +321,9 @@ class SearchDashboard(StaticRepr, W.VBox):
             return self._task
         search = self._begin()
         self._task = loop.create_task(self._loop(search))
+        # a failure shows inline (self.message); retrieving it here keeps asyncio from warning about a task whose
+        # exception nobody awaited (a search started from the Start button)
+        self._task.add_done_callback(lambda t: None if t.cancelled() else t.exception())
         return self._task
 
     async def _loop(self, search: Search) -> Result:
@@ -326,6 +332,9 @@ class SearchDashboard(StaticRepr, W.VBox):
             while search.step() is not None:
                 self._after_evaluation()
                 await asyncio.sleep(self.yield_s)  # let the kernel handle messages (the Stop button)
+        except Exception as e:
+            self.message = f"{type(e).__name__}: {e}"
+            raise
         finally:
             self._end()
         return self.result

@@ -140,8 +140,8 @@ class ExportPanel(StaticRepr, W.VBox):
         try:
             self.export()
             self.message = ""
-        except ValueError as e:
-            self.message = str(e)
+        except (ValueError, OSError, RuntimeError) as e:
+            self.message = f"{type(e).__name__}: {e}" if not isinstance(e, ValueError) else str(e)
         finally:
             self._button.disabled = False
 

@@ -15,7 +15,7 @@ import traitlets as T
 
 from subnet_kit.space import GRANULARITIES, SearchSpace
 
-from ._common import StaticRepr, box, esc, html_table, message_html
+from ._common import StaticRepr, box, esc, html_table, human, message_html
 
 DIMENSIONS = ("layers", "heads", "ffn", "hidden")
 
@@ -173,8 +173,8 @@ class SpaceEditor(StaticRepr, W.VBox):
         d = self.summary()
         if not d:
             return "no space: fix the setting below"
-        return (f"<b>{d['archs']:,}</b> architectures · parameters {d['params_min'] / 1e6:.2f}M – "
-                f"{d['params_max'] / 1e6:.2f}M")
+        return (f"<b>{d['archs']:,}</b> architectures · parameters <b>{human(d['params_min'])}</b> – "
+                f"<b>{human(d['params_max'])}</b>")
 
     def _render(self) -> None:
         self._to_controls()
