@@ -103,14 +103,16 @@ def hv_live_chart(rows: list[dict[str, Any]]) -> Any:
 
 
 class _Watch(Callback):
-    """The dashboard's subscription to the search: counts generations (tells) and new evaluations."""
+    """The dashboard's subscription to the search: generations (tells), new evaluations and their wall time."""
 
     def __init__(self) -> None:
         self.generations = 0
         self.evaluations = 0
+        self.last_time_s: float | None = None  # wall time of the latest new evaluation
 
     def on_evaluation(self, record: dict[str, Any]) -> None:
         self.evaluations += 1
+        self.last_time_s = float(record["time_s"])
 
     def on_generation(self, result: Result) -> None:
         self.generations += 1
@@ -274,12 +276,12 @@ class SearchDashboard(StaticRepr, W.VBox):
             have = next(self.supernet.parameters()).device
             if have.type != want.type:
                 self.supernet.to(want)  # the picker's device: objectives run where the super-network is
+        self._watch = _Watch()
         self.search = Search(self.supernet, self.space, self.task, s["objectives"], strategy=self.strategy,
                              budget=self.budget, seed=self.seed, constraints=s["constraints"], metrics=s["metrics"],
                              callbacks=[self._watch, *self._callbacks],
                              eval_limit=self.eval_limit, **self.search_options)
         self._key = key
-        self._watch.generations = self._watch.evaluations = 0
         self._hv, self._hv_box = [], None
         self._bar.max = self.budget
         self._pareto.rows, self._hvchart.rows = [], []  # _begin redraws (new axes)
@@ -432,7 +434,8 @@ class SearchDashboard(StaticRepr, W.VBox):
         state = "running" if self.running else ("stopped" if self.search and self.search.stop_reason == "stopped"
                                                 else ("done" if self.search and self.search.stop_reason else "ready"))
         hv_text = f"{hv:.3f}" if hv is not None else "–"
-        return (f"{n} / {budget} evaluations · HV {hv_text} · front {front} · "
+        pace = f"{self._watch.last_time_s:.2g} s/eval · " if self._watch.last_time_s is not None else ""
+        return (f"{n} / {budget} evaluations · HV {hv_text} · front {front} · {pace}"
                 f'<span class="subnet-kit-state">{state}</span>')
 
     def _pareto_table_html(self, result: Result | None, limit: int = 30) -> str:
