@@ -516,9 +516,13 @@ class Search:
             record = self._by_arch.get(arch)
             fresh = record is None
             if fresh:
-                record = self._replayed(arch) or self._evaluate(arch)
+                replayed = self._replayed(arch)
+                record = replayed or self._evaluate(arch)
                 self._add(record)
                 self._repeats = 0
+                if replayed is None:  # after _add, so that a callback's search.result() holds this evaluation
+                    for cb in self.callbacks:
+                        cb.on_evaluation(record)
             else:
                 self._repeats += 1
             self._pending.pop(0)
@@ -574,8 +578,6 @@ class Search:
         }
         if self.log is not None:
             _append(self.log, {"kind": "eval", **record})
-        for cb in self.callbacks:
-            cb.on_evaluation(record)
         return record
 
     def _add(self, record: dict[str, Any]) -> None:

@@ -153,17 +153,23 @@ def test_constraint_units_must_match():
 
 # ---- callbacks, step and stop --------------------------------------------------------------------------------
 def test_callbacks_see_every_evaluation_and_generation():
-    seen, generations = [], []
+    seen, generations, sizes = [], [], []
+    holder = {}
 
     class Watch(Callback):
         def on_evaluation(self, record):
             seen.append(record)
+            sizes.append(len(holder["search"].result().history))  # the result already holds this evaluation
 
         def on_generation(self, result):
             generations.append(len(result.history))
 
-    r = run("nsga2", budget=24, callbacks=[Watch()])
+    s = Search(None, SPACE, None, OBJ, strategy="nsga2", budget=24, seed=0, strategy_options=SMALL["nsga2"],
+               callbacks=[Watch()])
+    holder["search"] = s
+    r = s.run()
     assert [x["eval"] for x in seen] == list(range(24)) and seen[-1]["arch"] == r.history["arch"].iloc[-1]
+    assert sizes == list(range(1, 25))
     assert generations[0] == 8 and generations == sorted(generations) and len(generations) >= 3
 
 
