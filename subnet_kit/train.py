@@ -191,7 +191,7 @@ def evaluate(
 def _save_checkpoint(path: Path, model: Any, optimizer: torch.optim.Optimizer, scheduler: Any, state: dict) -> None:
     from safetensors.torch import save_file
 
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}-{time.time_ns()}")  # unique: two processes may train the same run
     tmp.mkdir(parents=True, exist_ok=True)
     model.save(tmp / "model")
     opt = optimizer.state_dict()
@@ -209,8 +209,13 @@ def _save_checkpoint(path: Path, model: Any, optimizer: torch.optim.Optimizer, s
     if path.exists():
         import shutil
 
-        shutil.rmtree(path)
-    os.replace(tmp, path)
+        shutil.rmtree(path, ignore_errors=True)
+    try:
+        os.replace(tmp, path)
+    except OSError:  # another process training the same run wrote its checkpoint meanwhile: theirs is as good
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _load_checkpoint(path: Path, model: Any, optimizer: torch.optim.Optimizer, scheduler: Any) -> dict:
@@ -533,11 +538,36 @@ def train_supernet(
         strategy = recipe.split("+")[0]
         return [fine_tune(supernet, task, strategy=strategy, space=space, kd=recipe.endswith("+kd"), max_steps=steps, **common)]
     half = max(1, steps // 2)
+    entry = None
+    if cache and recipe.endswith("+reorder"):
+        # the reordering between the stages is not cached by fine_tune (it takes ~30 s): one entry for the recipe
+        key = {"recipe": recipe, "steps": steps, "lr": lr, "batch_size": batch_size,
+               "importance_batches": importance_batches, "space": space.to_dict() if space is not None else None}
+        entry = _cache_entry(supernet, task, recipe, space, seed, key)
+        if (entry / "results.json").is_file():
+            from .export import load_model
+
+            supernet.load_state_dict(load_model(entry / "model", device=next(supernet.parameters()).device).state_dict())
+            supernet.eval()
+            cached = [TrainResult(**r) for r in json.loads((entry / "results.json").read_text())]
+            for r in cached:
+                r.from_cache = str(entry)
+            return cached
     results = [fine_tune(supernet, task, max_steps=half, **common)]
     if recipe.endswith("+reorder"):
         imp = batches(task, supernet.tokenizer, split="train", batch_size=batch_size, shuffle=True, seed=seed + 1)
         supernet.reorder([b for _, b in zip(range(importance_batches), imp)], method="taylor")
     results.append(fine_tune(supernet, task, strategy="sandwich", space=space, kd=True, max_steps=max(1, steps - half), **common))
+    if entry is not None and all(r.steps > 0 for r in results):
+        tmp = entry.with_name(f"{entry.name}.tmp-{os.getpid()}-{time.time_ns()}")
+        supernet.save(tmp / "model")
+        (tmp / "results.json").write_text(json.dumps([r.to_dict() for r in results], indent=1))
+        try:
+            os.replace(tmp, entry)
+        except OSError:  # another process stored the same entry meanwhile: keep theirs
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
     return results
 
 

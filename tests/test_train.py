@@ -181,6 +181,7 @@ def test_train_supernet_recipes(tiny_tokenizer, tiny_task, tmp_path, monkeypatch
     assert [r.strategy for r in stages] == ["standard", "sandwich+kd"] and [r.steps for r in stages] == [3, 3]
     again = tiny_supernet(num_labels=2)
     again.tokenizer = tiny_tokenizer
+    monkeypatch.setattr(type(again), "reorder", lambda *a, **k: pytest.fail("a cached recipe reorders again"))
     cached = train_supernet(again, tiny_task, space, recipe="two-stage+reorder", steps=6, lr=1e-3, batch_size=16,
                             importance_batches=2, progress=False)
     assert all(r.from_cache for r in cached)  # both stages, the reordered start of the second included
