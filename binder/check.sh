@@ -71,5 +71,5 @@ python -m papermill notebooks/00_quickstart.ipynb "$WORK/00_quickstart.out.ipynb
     -f tests/notebook_params/00_quickstart.json -p out_dir "$WORK/out" --cwd notebooks -k python3 \
     --no-progress-bar --no-request-save-on-cell-execute
 [ -s "$WORK/out/summary.json" ] || { echo "binder/check.sh: the notebook wrote no $WORK/out/summary.json" >&2; exit 1; }
-echo "summary.json: $(cat "$WORK/out/summary.json")"
+python -c "import json, sys; print('summary.json:', json.dumps(json.load(open(sys.argv[1]))))" "$WORK/out/summary.json"
 phase "binder check passed"
