@@ -21,3 +21,19 @@ def test_public_names():
     for name in ("Arch", "SearchSpace", "SuperNet", "SubNetwork", "load_task", "fine_tune", "evaluate", "load_subnet"):
         assert name in subnet_kit.__all__ and hasattr(subnet_kit, name)
     assert subnet_kit_widgets.__name__ == "subnet_kit_widgets"
+
+
+def test_every_package_folder_is_packaged():
+    """A non-editable install (Binder's, a wheel) ships only the packages pyproject.toml lists."""
+    from pathlib import Path
+
+    import pytest
+
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+
+    root = Path(__file__).resolve().parents[1]
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(root).parts) for p in (root / "subnet_kit").rglob("__init__.py")}
+    found |= {"subnet_kit_widgets" + "".join("." + x for x in p.parent.relative_to(root / "widgets").parts)
+              for p in (root / "widgets").rglob("__init__.py")}
+    assert found <= listed, f"packages missing from pyproject.toml [tool.setuptools] packages: {sorted(found - listed)}"
