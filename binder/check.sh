@@ -22,10 +22,12 @@ for arg in "$@"; do
     esac
 done
 
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/subnet-kit-binder.XXXXXX")"
-cleanup() { if [ "$KEEP" = 1 ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi; }
-trap cleanup EXIT
 t0=$(date +%s)
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/subnet-kit-binder.XXXXXX")"
+cleanup() {
+    if [ "$KEEP" = 1 ]; then echo "kept $WORK"; else rm -rf "$WORK"; echo "== [$(( $(date +%s) - t0 )) s] temp dir removed"; fi
+}
+trap cleanup EXIT
 phase() { echo "== [$(( $(date +%s) - t0 )) s] $*"; }
 
 # Python as runtime.txt asks (python-3.11 -> a python3.11, or a python3 that is 3.11)
