@@ -86,8 +86,8 @@ def pareto_live_chart(rows: list[dict[str, Any]], x_title: str, y_title: str, ti
                  alt.Tooltip("kind:N", title="")],
     ).add_params(pick).properties(name=POINTS_MARK)
     n, front = len(rows), sum(r["front"] for r in rows)
-    return alt.layer(line, points).properties(
-        width=420, height=300, title=title or f"{n} evaluations, {front} on the Pareto front")
+    return alt.layer(line, points).properties(  # pad + resize: axes re-laid out as live points change the ticks
+        autosize=alt.AutoSizeParams(type="pad", resize=True), width=420, height=300, title=title or f"{n} evaluations, {front} on the Pareto front")
 
 
 def hv_live_chart(rows: list[dict[str, Any]]) -> Any:
@@ -99,7 +99,8 @@ def hv_live_chart(rows: list[dict[str, Any]]) -> Any:
         x=alt.X("evaluations:Q", title="evaluations"),
         y=alt.Y("hypervolume:Q", title="hypervolume (normalised)", scale=alt.Scale(domain=[0, 1])),
         tooltip=["evaluations:Q", alt.Tooltip("hypervolume:Q", format=".4f")],
-    ).properties(width=260, height=300, title="hypervolume per evaluation")
+    ).properties(autosize=alt.AutoSizeParams(type="pad", resize=True), width=260, height=300,
+                 title="hypervolume per evaluation")
 
 
 class _Watch(Callback):
