@@ -450,10 +450,7 @@ def fine_tune(
     if cache:
         entry = _cache_entry(supernet, task, name, strat.space, seed, run_key)
         if (entry / "result.json").is_file():
-            from .export import load_model
-
-            supernet.load_state_dict(load_model(entry / "model", device=next(supernet.parameters()).device).state_dict())
-            supernet.eval()
+            _load_cached_weights(supernet, entry)
             result = TrainResult(**json.loads((entry / "result.json").read_text()))
             result.from_cache = str(entry)
             return result
@@ -545,10 +542,7 @@ def train_supernet(
                "importance_batches": importance_batches, "space": space.to_dict() if space is not None else None}
         entry = _cache_entry(supernet, task, recipe, space, seed, key)
         if (entry / "results.json").is_file():
-            from .export import load_model
-
-            supernet.load_state_dict(load_model(entry / "model", device=next(supernet.parameters()).device).state_dict())
-            supernet.eval()
+            _load_cached_weights(supernet, entry)
             cached = [TrainResult(**r) for r in json.loads((entry / "results.json").read_text())]
             for r in cached:
                 r.from_cache = str(entry)
@@ -569,6 +563,14 @@ def train_supernet(
 
             shutil.rmtree(tmp, ignore_errors=True)
     return results
+
+
+def _load_cached_weights(supernet: Any, entry: Path) -> None:
+    """Load a cache entry's trained weights into ``supernet`` (on its device) and put it in eval mode."""
+    from .export import load_model
+
+    supernet.load_state_dict(load_model(entry / "model", device=next(supernet.parameters()).device).state_dict())
+    supernet.eval()
 
 
 def _cache_entry(supernet: Any, task: Task, name: str, space: SearchSpace | None, seed: int, run_key: dict) -> Path:
