@@ -42,7 +42,7 @@ CHROMIUM_FLAGS = [
 ]
 REQUIRED = os.environ.get("SUBNET_KIT_BROWSER_TEST") == "1"
 
-# The widget layer's CSS classes (widgets/): the dashboard box, its live Pareto chart, its progress bar; each as a
+# The widget layer's CSS classes (widgets/subnet_kit_widgets/): the dashboard box, its live Pareto chart, its progress bar; each as a
 # live widget view (a Lumino widget: .lm-Widget), not the static fallback HTML that carries the same class names.
 DASHBOARD, PARETO, PROGRESS = ".subnet-kit-dashboard.lm-Widget", ".subnet-kit-pareto.lm-Widget", ".subnet-kit-progress.lm-Widget"
 # One SVG path per plotted point in Vega's SVG renderer; legend symbols are role-legend-symbol, not role-mark.

@@ -34,6 +34,8 @@ def test_every_package_folder_is_packaged():
     root = Path(__file__).resolve().parents[1]
     listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     found = {".".join(p.parent.relative_to(root).parts) for p in (root / "subnet_kit").rglob("__init__.py")}
-    found |= {"subnet_kit_widgets" + "".join("." + x for x in p.parent.relative_to(root / "widgets").parts)
-              for p in (root / "widgets").rglob("__init__.py")}
+    found |= {".".join(p.parent.relative_to(root / "widgets").parts) for p in (root / "widgets").rglob("__init__.py")}
+    assert "subnet_kit_widgets" in found, "the Jupyter layer must sit in widgets/subnet_kit_widgets/ (its import name)"
+    dirs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"].get("package-dir", {})
+    assert (root / dirs.get("subnet_kit_widgets", "subnet_kit_widgets") / "__init__.py").is_file()
     assert found <= listed, f"packages missing from pyproject.toml [tool.setuptools] packages: {sorted(found - listed)}"
