@@ -32,18 +32,16 @@ Example::
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import importlib.util
 import io
 import math
-import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 import tarfile
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,7 +51,8 @@ import datasets
 import numpy as np
 import torch
 
-from subnet_kit import _paths
+from . import _paths
+from ._io import atomic_dir
 
 __all__ = [
     "EMBEDDED_TASKS",
@@ -224,15 +223,8 @@ def _load_embedded(name: str, *, seed: int, root: Path) -> Task:
 
 def _save_atomically(dataset: datasets.DatasetDict, target: Path) -> None:
     """``save_to_disk`` into a temporary sibling, then rename, so no reader ever sees half a cache."""
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    with _quiet_datasets():
+    with atomic_dir(target) as tmp, _quiet_datasets():
         dataset.save_to_disk(str(tmp))
-    if target.exists():
-        shutil.rmtree(target, ignore_errors=True)
-    try:
-        os.replace(tmp, target)
-    except OSError:  # another process won the race: its copy is identical
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -405,6 +397,9 @@ def _load_local(path: Path, cache_dir: str | Path | None) -> datasets.DatasetDic
     if len(formats) > 1:
         raise ValueError(f"{str(path)!r} mixes file types {sorted(suffixes)}; use one")
     builder, options = _LOCAL_FORMATS[suffixes.pop()]
+    for group in files.values():
+        for file in group:
+            _check_text_file(file)
     data_files = {split: [str(f) for f in group] for split, group in files.items()}
     try:
         with _quiet_datasets():
@@ -413,6 +408,30 @@ def _load_local(path: Path, cache_dir: str | Path | None) -> datasets.DatasetDic
     except Exception as error:  # parse errors of many kinds, all worth the same message
         raise ValueError(f"could not read {str(path)!r} as {builder}: {error}") from error
     return loaded
+
+
+def _check_text_file(file: Path, chunk: int = 1 << 20) -> None:
+    """Refuse an empty (or whitespace-only) file and one that is not UTF-8, before ``datasets`` hides the cause in
+    "An error occurred while generating the dataset"."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset, blank = 0, True
+    with open(file, "rb") as fh:
+        while True:
+            data = fh.read(chunk)
+            pending = len(decoder.getstate()[0])  # bytes of a character split across two chunks
+            try:
+                text = decoder.decode(data, final=not data)
+            except UnicodeDecodeError as e:
+                raise ValueError(
+                    f"{str(file)!r} is not UTF-8 (first bad byte at offset {offset - pending + e.start}: "
+                    f"{e.object[e.start:e.start + 1]!r}); save it as UTF-8 and load it again"
+                ) from None
+            blank = blank and not text.strip()
+            if not data:
+                break
+            offset += len(data)
+    if blank:
+        raise ValueError(f"{str(file)!r}: the file is empty ({offset} bytes{', all whitespace' if offset else ''})")
 
 
 def _load_hub(name: str, config: str | None, cache_dir: str | Path | None) -> datasets.DatasetDict:
@@ -531,10 +550,19 @@ def _prepare(raw: datasets.DatasetDict, *, text_column: str, label_column: str, 
             continue
         if missing:
             raise ValueError(f"{name!r} split {split_name!r}: {len(missing)} rows have no label in column "
-                             f"{label_column!r} (first at row {missing[0]})")
+                             f"{label_column!r} (first at data row {missing[0] + 1}, counting from 1)")
         texts = ["" if t is None else str(t) for t in split[text_column]]
+        blank = [i for i, t in enumerate(texts) if not t.strip()]
+        if blank:
+            rows = ", ".join(str(i + 1) for i in blank[:5]) + (", ..." if len(blank) > 5 else "")
+            raise ValueError(f"{name!r} split {split_name!r}: {len(blank)} rows have an empty or whitespace-only "
+                             f"text in column {text_column!r} (data rows {rows}, counting from 1); remove or fill them")
         columns[split_name] = (texts, raw_labels)
 
+    found = sorted(set(columns["train"][1]), key=str)
+    if len(found) < 2:
+        raise ValueError(f"{name!r}: a classifier needs at least 2 classes, but every training label in column "
+                         f"{label_column!r} is {found[0]!r}")
     feature = splits["train"].features[label_column]
     encode, label_names = _label_encoding(columns["train"][1], feature, label_column, name)
     train_set = set(columns["train"][1])

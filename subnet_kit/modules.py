@@ -310,8 +310,16 @@ class ElasticBert(nn.Module):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
-        **unused: Any,
+        labels: torch.Tensor | None = None,
+        **unknown: Any,
     ) -> torch.Tensor:
+        """Logits ``(B, C)``. ``labels`` is accepted so that ``model(**batch)`` runs on a batch of `data.batches`,
+        and not used (the loss is the caller's); any other keyword is a ValueError, not silently dropped."""
+        if unknown:
+            raise ValueError(
+                f"unexpected input(s) {', '.join(sorted(unknown))}; the model takes input_ids, attention_mask, "
+                f"token_type_ids (and ignores labels)"
+            )
         return self.classifier(self.dropout(self.features(input_ids, attention_mask, token_type_ids)))
 
 
