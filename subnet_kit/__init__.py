@@ -17,14 +17,15 @@
 
 from .data import Task, load_task
 from .objectives import Constraint, Error, Flops, Latency, LatencyPredictor, Memory, Objective, Params
+from .recipes import train_supernet, trained_supernet
 from .search import Callback, Result, Search, search
 from .space import Arch, ModelDims, SearchSpace
 from .supernet import SubNetwork, SuperNet, load_subnet
-from .train import distill, evaluate, fine_tune, train_supernet, trained_supernet
+from .train import TrainConfig, distill, evaluate, fine_tune
 
 __all__ = [
     "Arch", "ModelDims", "SearchSpace", "SuperNet", "SubNetwork", "Task",
-    "distill", "evaluate", "fine_tune", "train_supernet", "trained_supernet", "load_subnet", "load_task",
+    "TrainConfig", "distill", "evaluate", "fine_tune", "train_supernet", "trained_supernet", "load_subnet", "load_task",
     "search", "Search", "Result", "Callback",
     "Objective", "Error", "Params", "Flops", "Latency", "Memory", "Constraint", "LatencyPredictor",
 ]

@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from .recipes import TRAIN_LR, TRAIN_RECIPE, TRAIN_STEPS, trained_supernet
 from .space import GRANULARITIES
-from .train import TRAIN_LR, TRAIN_RECIPE, TRAIN_STEPS, trained_supernet
 
 
 def _quickstart(args: argparse.Namespace) -> int:

@@ -1,33 +1,114 @@
-"""Fine-tuning a super-network and evaluating models on a task.
+"""Fine-tuning a super-network, distilling a sub-network, and evaluating models on a task.
 
 `fine_tune` is one seeded training loop (AdamW, linear warm-up and decay, gradient clipping, length-bucketed
-batches with dynamic padding, tqdm progress, safetensors checkpoints and exact resume). What each step trains is
-decided by a *training strategy*: a small object whose ``archs(step, rng)`` lists the sub-networks whose gradients
-that step accumulates (``None`` = the full network). ``standard`` trains the full model only; weight-sharing
-strategies plug in by adding an entry to `STRATEGIES`.
+batches with dynamic padding, tqdm progress, safetensors checkpoints and exact resume) whose hyper-parameters are
+one `TrainConfig`. What each step trains is decided by a *training strategy*: a small object whose
+``archs(step, rng)`` lists ``(role, arch)`` pairs, the sub-networks whose gradients that step accumulates
+(``None`` = the full network). ``standard`` trains the full model only; weight-sharing strategies plug in by adding
+an entry to `TRAINING_STRATEGIES` (the search strategies are another registry, `subnet_kit.strategies`).
+`distill` trains one extracted sub-network against a teacher with the same loop.
 
 `evaluate` measures accuracy / error / loss of a `SuperNet` (optionally with an active ``arch``) or of any model
 that maps a batch to logits, with length-sorted batches under ``torch.inference_mode``.
+
+The trained-weights cache (``cache=True``) lives here too, because `fine_tune` and the recipes of `recipes.py`
+share it: an entry is a folder ``model/`` (a saved model) + ``results.json`` (a list of `TrainResult`), keyed by
+the starting weights, the task and every setting the result depends on. Named recipes (`train_supernet`,
+`trained_supernet`, `RECIPES`, ``TRAIN_*``) are in `subnet_kit.recipes`; their old import path from this module
+still works.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
+import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from ._io import atomic_dir
+from ._paths import cache_dir
+from .checkpoint import load_weights_into
 from .data import Task, batches, num_batches
 from .space import Arch, SearchSpace
+
+OnStep = Callable[[int, dict[str, float]], "bool | None"]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Hyper-parameters
+# --------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every hyper-parameter of `fine_tune` and `distill`; a bad value is a ValueError when the config is made.
+
+    >>> TrainConfig(max_steps=100, lr=1e-4).batch_size
+    32
+    """
+
+    epochs: float = 1.0  # passes over the training split (used when max_steps is None; fractions allowed)
+    max_steps: int | None = None  # optimisation steps; overrides epochs
+    lr: float = 5e-5  # peak learning rate of AdamW
+    batch_size: int = 32  # training examples per step
+    max_length: int = 128  # tokens per example (longer ones are truncated)
+    warmup: float = 0.1  # share of the steps over which the learning rate rises linearly from 0 (then decays to 0)
+    weight_decay: float = 0.01  # AdamW decay of matrices (biases and LayerNorm weights are not decayed)
+    grad_clip: float = 1.0  # maximum global gradient norm per step
+    seed: int = 0  # data order, dropout and sub-network draws; the caller's global RNG is left alone
+    train_limit: int | None = None  # train on the first N training examples only (None: all)
+    kd_temperature: float = 1.0  # distillation: teacher and student distributions are softened by this temperature
+    kd_alpha: float = 1.0  # distillation: loss = kd_alpha * KD + (1 - kd_alpha) * cross-entropy on the labels
+    eval_split: str | None = "validation"  # split evaluated after training (None: no evaluation)
+    eval_limit: int | None = None  # examples of eval_split evaluated (None: all)
+    log_every: int = 10  # steps per entry of TrainResult.history (each entry: the window's mean losses)
+    checkpoint_every: int | None = None  # steps between checkpoints when a checkpoint_dir is given (None: at the end)
+
+    def __post_init__(self) -> None:
+        for name in ("lr", "batch_size", "max_length", "grad_clip", "kd_temperature", "log_every"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        for name in ("max_steps", "train_limit", "eval_limit", "checkpoint_every"):
+            if getattr(self, name) is not None and getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0 (or None), got {getattr(self, name)}")
+        if self.max_steps is None and self.epochs <= 0:
+            raise ValueError(f"epochs must be > 0, got {self.epochs}")
+        for name in ("warmup", "kd_alpha"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+
+    @classmethod
+    def make(cls, config: TrainConfig | None = None, **overrides: Any) -> TrainConfig:
+        """``config`` (default: all defaults) with ``overrides`` replaced; an unknown name is a ValueError."""
+        if config is not None and not isinstance(config, cls):
+            raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
+        allowed = [f.name for f in fields(cls)]
+        unknown = sorted(set(overrides) - set(allowed))
+        if unknown:
+            hint = " (k, the sandwich's random sub-networks per step, is strategy=Sandwich(space, k=...))" if "k" in unknown else ""
+            raise ValueError(f"unknown training setting(s) {', '.join(unknown)}{hint}; allowed: {', '.join(allowed)}")
+        return replace(config or cls(), **overrides)
+
+    def run_key(self, run: str, steps: int, kd: bool, **extra: Any) -> dict[str, Any]:
+        """What a run's weights depend on (checkpoints of another key are refused): the run's name, its number of
+        steps, ``extra`` (the strategy's options) and every setting but reporting, checkpointing and the epochs /
+        max_steps that ``steps`` already counts; the distillation settings only with ``kd``."""
+        skip = {"epochs", "max_steps", "eval_split", "eval_limit", "log_every", "checkpoint_every"}
+        if not kd:
+            skip |= {"kd_temperature", "kd_alpha"}
+        return {"run": run, "steps": steps, **extra, **{k: v for k, v in asdict(self).items() if k not in skip}}
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -36,21 +117,28 @@ from .space import Arch, SearchSpace
 class TrainingStrategy:
     """Which sub-networks one training step updates. Subclasses set ``name`` and override `archs`.
 
-    ``archs(step, rng)`` returns the sub-networks whose gradients the step accumulates, ``None`` standing for the
-    whole network; with in-place distillation the *first* entry is the teacher of the others, so weight-sharing
-    strategies list the largest sub-network first.
+    ``archs(step, rng)`` returns ``[(role, arch), ...]``: the sub-networks whose gradients the step accumulates
+    (``None`` = the whole network), each with the role its loss is logged under. A strategy whose first entry is
+    the largest sub-network sets ``teacher_first = True``; only those can teach the others in the same step
+    (in-place distillation, ``kd=True``). Options such as the sandwich's ``k`` are constructor arguments and appear
+    in `options`, which keys checkpoints and the cache.
     """
 
     name = "base"
-    needs_space = False
+    needs_space = False  # draws sub-networks of a SearchSpace
+    teacher_first = False  # the first sub-network of every step is the largest (a teacher for in-place KD)
 
     def __init__(self, space: SearchSpace | None = None) -> None:
         if self.needs_space and space is None:
             raise ValueError(f"training strategy {self.name!r} samples sub-networks: pass space=SearchSpace.for_model(...)")
         self.space = space
 
-    def archs(self, step: int, rng: np.random.Generator) -> Sequence[Arch | None]:
+    def archs(self, step: int, rng: np.random.Generator) -> Sequence[tuple[str, Arch | None]]:
         raise NotImplementedError
+
+    def options(self) -> dict[str, Any]:
+        """The settings that change what is trained (the space, when one is sampled, and constructor options)."""
+        return {"space": self.space.to_dict() if self.needs_space else None}
 
 
 class Standard(TrainingStrategy):
@@ -58,8 +146,8 @@ class Standard(TrainingStrategy):
 
     name = "standard"
 
-    def archs(self, step: int, rng: np.random.Generator) -> Sequence[Arch | None]:
-        return [None]
+    def archs(self, step: int, rng: np.random.Generator) -> Sequence[tuple[str, Arch | None]]:
+        return [("full", None)]
 
 
 class RandomSubnet(TrainingStrategy):
@@ -68,8 +156,8 @@ class RandomSubnet(TrainingStrategy):
     name = "random"
     needs_space = True
 
-    def archs(self, step: int, rng: np.random.Generator) -> Sequence[Arch | None]:
-        return [self.space.sample(rng)]
+    def archs(self, step: int, rng: np.random.Generator) -> Sequence[tuple[str, Arch | None]]:
+        return [("random", self.space.sample(rng))]
 
 
 class Sandwich(TrainingStrategy):
@@ -77,6 +165,7 @@ class Sandwich(TrainingStrategy):
 
     name = "sandwich"
     needs_space = True
+    teacher_first = True
 
     def __init__(self, space: SearchSpace | None = None, k: int = 2) -> None:
         super().__init__(space)
@@ -84,22 +173,28 @@ class Sandwich(TrainingStrategy):
             raise ValueError(f"k (random sub-networks per step) must be >= 0, got {k}")
         self.k = k
 
-    def archs(self, step: int, rng: np.random.Generator) -> Sequence[Arch | None]:
-        return [self.space.largest(), self.space.smallest(), *(self.space.sample(rng) for _ in range(self.k))]
+    def archs(self, step: int, rng: np.random.Generator) -> Sequence[tuple[str, Arch | None]]:
+        drawn = [("random", self.space.sample(rng)) for _ in range(self.k)]
+        return [("largest", self.space.largest()), ("smallest", self.space.smallest()), *drawn]
+
+    def options(self) -> dict[str, Any]:
+        return {**super().options(), "k": self.k}
 
 
-STRATEGIES: dict[str, type[TrainingStrategy]] = {
+TRAINING_STRATEGIES: dict[str, type[TrainingStrategy]] = {
     "standard": Standard, "random": RandomSubnet, "sandwich": Sandwich,
 }
 
 
-def make_strategy(strategy: str | TrainingStrategy, space: SearchSpace | None = None, **kwargs: Any) -> TrainingStrategy:
-    """The strategy named ``strategy`` (one of `STRATEGIES`) over ``space``, or ``strategy`` itself."""
+def make_training_strategy(strategy: str | TrainingStrategy, space: SearchSpace | None = None,
+                           **options: Any) -> TrainingStrategy:
+    """The training strategy named ``strategy`` (one of `TRAINING_STRATEGIES`) over ``space``, or ``strategy``
+    itself when it is one."""
     if isinstance(strategy, TrainingStrategy):
         return strategy
-    if strategy not in STRATEGIES:
-        raise ValueError(f"unknown training strategy {strategy!r}; allowed: {', '.join(STRATEGIES)}")
-    return STRATEGIES[strategy](space, **kwargs)
+    if strategy not in TRAINING_STRATEGIES:
+        raise ValueError(f"unknown training strategy {strategy!r}; allowed: {', '.join(TRAINING_STRATEGIES)}")
+    return TRAINING_STRATEGIES[strategy](space, **options)
 
 
 def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -109,6 +204,12 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperat
         F.log_softmax(student_logits / t, -1), F.log_softmax(teacher_logits / t, -1), log_target=True,
         reduction="batchmean",
     ) * (t * t)
+
+
+def _mixed_loss(logits: torch.Tensor, teacher: torch.Tensor, ce: torch.Tensor, cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(kd_alpha * KD + (1 - kd_alpha) * ce, KD)``: the loss of a student of ``teacher``'s logits."""
+    kdl = kd_loss(logits, teacher, cfg.kd_temperature)
+    return cfg.kd_alpha * kdl + (1 - cfg.kd_alpha) * ce, kdl
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -185,15 +286,17 @@ def evaluate(
     return {"accuracy": correct / n, "error": 1 - correct / n, "loss": loss_sum / n, "n": n}
 
 
+def _evaluate_after(model: Any, task: Task, cfg: TrainConfig) -> dict[str, float] | None:
+    """The evaluation `fine_tune` / `distill` report (None when ``cfg.eval_split`` is None)."""
+    if cfg.eval_split is None:
+        return None
+    return evaluate(model, task, cfg.eval_split, limit=cfg.eval_limit, max_length=cfg.max_length)
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Checkpoints (safetensors for tensors, JSON for the rest; nothing is pickled)
 # --------------------------------------------------------------------------------------------------------------
 def _save_checkpoint(path: Path, model: Any, optimizer: torch.optim.Optimizer, scheduler: Any, state: dict) -> None:
-    from safetensors.torch import save_file
-
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}-{time.time_ns()}")  # unique: two processes may train the same run
-    tmp.mkdir(parents=True, exist_ok=True)
-    model.save(tmp / "model")
     opt = optimizer.state_dict()
     tensors, scalars = {}, {}
     for idx, st in opt["state"].items():
@@ -203,36 +306,20 @@ def _save_checkpoint(path: Path, model: Any, optimizer: torch.optim.Optimizer, s
             else:
                 scalars[f"{idx}.{key}"] = value
     tensors["__torch_rng__"] = torch.random.get_rng_state()
-    save_file(tensors, str(tmp / "optimizer.safetensors"))
     meta = {"param_groups": opt["param_groups"], "scalars": scalars, "scheduler": scheduler.state_dict(), **state}
-    (tmp / "state.json").write_text(json.dumps(meta))
-    if path.exists():
-        import shutil
-
-        shutil.rmtree(path, ignore_errors=True)
-    try:
-        os.replace(tmp, path)
-    except OSError:  # another process training the same run wrote its checkpoint meanwhile: theirs is as good
-        import shutil
-
-        shutil.rmtree(tmp, ignore_errors=True)
+    with atomic_dir(path) as tmp:  # two processes may train the same run: each writes its own temporary folder
+        model.save(tmp / "model")
+        save_file(tensors, str(tmp / "optimizer.safetensors"))
+        (tmp / "state.json").write_text(json.dumps(meta))
 
 
 def _load_checkpoint(path: Path, model: Any, optimizer: torch.optim.Optimizer, scheduler: Any) -> dict:
-    from safetensors.torch import load_file
-
-    from .export import load_model
-
-    loaded = load_model(path / "model", device=next(model.parameters()).device)
-    model.load_state_dict(loaded.state_dict())
+    load_weights_into(model, path / "model")
     tensors = load_file(str(path / "optimizer.safetensors"))
     meta = json.loads((path / "state.json").read_text())
     torch.random.set_rng_state(tensors.pop("__torch_rng__"))
     state: dict[int, dict[str, Any]] = {}
-    for key, value in tensors.items():
-        idx, name = key.split(".", 1)
-        state.setdefault(int(idx), {})[name] = value
-    for key, value in meta.pop("scalars").items():
+    for key, value in [*tensors.items(), *meta.pop("scalars").items()]:
         idx, name = key.split(".", 1)
         state.setdefault(int(idx), {})[name] = value
     optimizer.load_state_dict({"state": state, "param_groups": meta.pop("param_groups")})
@@ -241,99 +328,164 @@ def _load_checkpoint(path: Path, model: Any, optimizer: torch.optim.Optimizer, s
 
 
 # --------------------------------------------------------------------------------------------------------------
+# The trained-weights cache shared by fine_tune and the recipes
+# --------------------------------------------------------------------------------------------------------------
+CACHE_FORMAT = 2  # bump when a cache entry's layout or the training code's results change: old entries are not read
+RESULTS_FILE = "results.json"  # a cache entry: model/ (a saved model) + this list of TrainResult dicts
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
+
+
+def cache_entry(model: Any, task: Task, name: str, space: SearchSpace | None, seed: int, key: dict) -> Path:
+    """The cache folder of a training run: readable prefix + hash of the starting weights (pretrained, reordered,
+    ...), the model's dims, the task and its splits, ``key`` (every setting the result depends on) and the cache
+    format."""
+    h = hashlib.sha1()
+    for _, p in sorted(model.state_dict().items()):
+        h.update(p.detach().cpu().contiguous().numpy().tobytes())
+    splits = {s: len(task[s]) for s in ("train", "validation", "test")}
+    described = [key, CACHE_FORMAT, model.dims.to_dict(), task.name, splits, task.label_names]
+    h.update(json.dumps(described, sort_keys=True).encode())
+    gran = space.granularity if space is not None else "full"
+    prefix = f"{_slug(str(getattr(model, 'name', 'model')))[-40:]}-{_slug(task.name)}-{name}-{gran}-seed{seed}"
+    return cache_dir("supernets") / f"{prefix}-{h.hexdigest()[:12]}"
+
+
+def load_cache_entry(model: Any, entry: Path) -> list[TrainResult] | None:
+    """The results stored in ``entry``, with its weights read into ``model`` (eval mode); None when there is none."""
+    if not (entry / RESULTS_FILE).is_file():
+        return None
+    try:
+        load_weights_into(model, entry / "model")
+    except ValueError as e:
+        raise ValueError(f"the cached weights in {entry} cannot be read ({e}); delete that folder to train again") from e
+    model.eval()
+    results = [TrainResult(**r) for r in json.loads((entry / RESULTS_FILE).read_text())]
+    for r in results:
+        r.from_cache = str(entry)
+    return results
+
+
+def store_cache_entry(model: Any, entry: Path, results: Sequence[TrainResult]) -> None:
+    """Write ``model``'s weights and ``results`` as cache ``entry`` in one rename (what was in the folder before,
+    e.g. the checkpoint of the unfinished run, goes)."""
+    with atomic_dir(entry) as tmp:
+        model.save(tmp / "model")
+        (tmp / RESULTS_FILE).write_text(json.dumps([r.to_dict() for r in results], indent=1))
+
+
+# --------------------------------------------------------------------------------------------------------------
 # The training loop shared by fine_tune and distill
 # --------------------------------------------------------------------------------------------------------------
 StepFn = Callable[[dict[str, torch.Tensor], np.random.Generator, int], "tuple[dict[str, float], int]"]
 
 
-def _train_loop(
-    model: Any,
-    task: Task,
-    step_fn: StepFn,
-    *,
-    name: str,
-    run_key: dict[str, Any],
-    total: int,
-    per_epoch: int,
-    data_kw: dict[str, Any],
-    lr: float,
-    warmup: float,
-    weight_decay: float,
-    grad_clip: float,
-    seed: int,
-    checkpoint_dir: str | os.PathLike | None,
-    checkpoint_every: int | None,
-    resume: bool,
-    progress: bool,
-    log_every: int,
-    on_step: Callable[[int, dict[str, float]], bool | None] | None,
-) -> TrainResult:
-    """Seeded AdamW loop over length-bucketed batches; ``step_fn(batch, rng, step)`` runs the forward and backward
-    passes of one step and returns ``(losses by name, examples forwarded)``."""
-    tok = model.tokenizer
-    device = next(model.parameters()).device
+class _Schedule(NamedTuple):
+    total: int  # optimisation steps of the run
+    per_epoch: int  # batches in one pass over the training data
+
+
+def _data_kw(cfg: TrainConfig) -> dict[str, Any]:
+    return dict(split="train", batch_size=cfg.batch_size, max_length=cfg.max_length, limit=cfg.train_limit, drop_last=False)
+
+
+def _schedule(task: Task, tok: Any, cfg: TrainConfig) -> _Schedule:
+    per_epoch = num_batches(task, tok, shuffle=True, sort_by_length=True, seed=cfg.seed, **_data_kw(cfg))
+    return _Schedule(cfg.max_steps or max(1, math.ceil(cfg.epochs * per_epoch)), per_epoch)
+
+
+def _epoch_iter(task: Task, tok: Any, cfg: TrainConfig, epoch: int, skip: int) -> Iterator[dict[str, torch.Tensor]]:
+    it = batches(task, tok, shuffle=True, sort_by_length=True, seed=cfg.seed + epoch, **_data_kw(cfg))
+    for _ in range(skip):
+        next(it)
+    return it
+
+
+def _batch_stream(task: Task, tok: Any, cfg: TrainConfig, per_epoch: int, step: int) -> Iterator[dict[str, torch.Tensor]]:
+    """Training batches from ``step`` on, epoch after epoch (epoch ``e`` is shuffled with seed ``seed + e``)."""
+    epoch = step // per_epoch
+    it = _epoch_iter(task, tok, cfg, epoch, skip=step - epoch * per_epoch)
+    while True:
+        batch = next(it, None)
+        if batch is None:
+            epoch += 1
+            it = _epoch_iter(task, tok, cfg, epoch, skip=0)
+            continue
+        yield batch
+
+
+def _optimizer(model: Any, cfg: TrainConfig, total: int) -> tuple[torch.optim.Optimizer, Any, list]:
+    """AdamW (matrices decayed, vectors not), the warm-up + linear-decay schedule, and the trained parameters."""
     decay, no_decay = [], []
     for p in model.parameters():
         if p.requires_grad:
             (no_decay if p.ndim == 1 else decay).append(p)
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     # The fused kernel is ~7x faster than the per-tensor loop on CPU (22 M parameters: the step would otherwise
     # cost as much as a forward and backward pass of a batch); not every device / dtype has it.
     try:
-        optimizer = torch.optim.AdamW(groups, lr=lr, fused=True)
+        optimizer = torch.optim.AdamW(groups, lr=cfg.lr, fused=True)
     except (RuntimeError, ValueError):
-        optimizer = torch.optim.AdamW(groups, lr=lr)
-    warm = int(warmup * total)
+        optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
+    warm = int(cfg.warmup * total)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: (s + 1) / max(1, warm) if s < warm else max(0.0, (total - s) / max(1, total - warm))
     )
-    ckpt = Path(checkpoint_dir) / "checkpoint" if checkpoint_dir is not None else None
-    result = TrainResult(strategy=name, steps=total, epochs=total / per_epoch, train_time_s=0.0, sentences_per_s=0.0)
-    start_step, examples = 0, 0
-    window: dict[str, list[float]] = {}
+    return optimizer, scheduler, decay + no_decay
 
+
+def _resume(ckpt: Path, model: Any, optimizer: Any, scheduler: Any, run_key: dict, result: TrainResult) -> tuple[int, int]:
+    """Restore a checkpoint of the same run into the model, optimizer, scheduler, RNG and ``result``; returns
+    ``(step, examples)`` reached."""
+    meta = _load_checkpoint(ckpt, model, optimizer, scheduler)
+    if meta.get("run") != run_key:
+        raise ValueError(
+            f"the checkpoint in {ckpt.parent} is of another run ({meta.get('run')}); resume with the same "
+            f"settings or use a new checkpoint_dir"
+        )
+    result.history, result.train_time_s = meta["history"], meta["train_time_s"]
+    return meta["step"], meta["examples"]
+
+
+def _train_loop(model: Any, task: Task, step_fn: StepFn, cfg: TrainConfig, run_key: dict[str, Any], *,
+                checkpoint_dir: str | os.PathLike | None, resume: bool, progress: bool, on_step: OnStep | None) -> TrainResult:
+    """Seeded AdamW loop over length-bucketed batches; ``step_fn(batch, rng, step)`` runs the forward and backward
+    passes of one step and returns ``(losses by name, examples forwarded)``. ``run_key`` (`TrainConfig.run_key`)
+    names the run and guards resuming."""
+    device = next(model.parameters()).device
+    sched = _schedule(task, model.tokenizer, cfg)
+    total = sched.total
+    optimizer, scheduler, params = _optimizer(model, cfg, total)
+    ckpt = Path(checkpoint_dir) / "checkpoint" if checkpoint_dir is not None else None
+    result = TrainResult(strategy=run_key["run"], steps=total, epochs=total / sched.per_epoch, train_time_s=0.0,
+                         sentences_per_s=0.0)
+    step, examples, window = 0, 0, {}
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
+        torch.manual_seed(cfg.seed)
         if resume and ckpt is not None and ckpt.exists():
-            meta = _load_checkpoint(ckpt, model, optimizer, scheduler)
-            if meta.get("run") != run_key:
-                raise ValueError(
-                    f"the checkpoint in {checkpoint_dir} is of another run ({meta.get('run')}); resume with the same "
-                    f"settings or use a new checkpoint_dir"
-                )
-            start_step, examples = meta["step"], meta["examples"]
-            result.history, result.train_time_s = meta["history"], meta["train_time_s"]
+            step, examples = _resume(ckpt, model, optimizer, scheduler, run_key, result)
         model.train()
-        bar = tqdm(total=total, initial=start_step, desc=f"train ({name})", disable=not progress)
-        step = start_step
-        epoch = step // per_epoch
-        it = _epoch_iter(task, tok, seed, epoch, data_kw, skip=step - epoch * per_epoch)
+        bar = tqdm(total=total, initial=step, desc=f"train ({run_key['run']})", disable=not progress)
+        data = _batch_stream(task, model.tokenizer, cfg, sched.per_epoch, step)
         t0 = time.perf_counter()
         while step < total:
-            batch = next(it, None)
-            if batch is None:
-                epoch += 1
-                it = _epoch_iter(task, tok, seed, epoch, data_kw, skip=0)
-                continue
-            rng = np.random.default_rng([seed, step])  # draws depend on (seed, step) only: resumable
-            losses, n = step_fn(_to(batch, device), rng, step)
+            rng = np.random.default_rng([cfg.seed, step])  # draws depend on (seed, step) only: resumable
+            losses, n = step_fn(_to(next(data), device), rng, step)
             examples += n
-            torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], grad_clip)
+            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
-            for k, v in losses.items():
-                window.setdefault(k, []).append(v)
-            if step % log_every == 0 or step == total:  # window means: smoother curves than single steps
-                result.history.append({"step": step, "lr": scheduler.get_last_lr()[0], **{k: float(np.mean(v)) for k, v in window.items()}})
-                window = {}
+            window = _log_step(result, window, losses, step, total, cfg.log_every, scheduler)
             bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()})
             bar.update(1)
             stop = bool(on_step(step, losses)) if on_step is not None else False
             if stop:
                 result.steps = step
-            if ckpt is not None and ((checkpoint_every and step % checkpoint_every == 0) or step == total or stop):
+            if ckpt is not None and ((cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or step == total or stop):
                 result.train_time_s += time.perf_counter() - t0
                 _save_checkpoint(ckpt, model, optimizer, scheduler, {
                     "step": step, "examples": examples, "run": run_key,
@@ -349,68 +501,90 @@ def _train_loop(
     return result
 
 
-def _epoch_iter(task: Task, tok: Any, seed: int, epoch: int, data_kw: dict, skip: int):
-    it = batches(task, tok, shuffle=True, sort_by_length=True, seed=seed + epoch, **data_kw)
-    for _ in range(skip):
-        next(it)
-    return it
-
-
-def _schedule(task: Task, tok: Any, *, epochs: float, max_steps: int | None, batch_size: int, max_length: int,
-              train_limit: int | None, seed: int, lr: float) -> tuple[int, int, dict[str, Any]]:
-    for name, value in {"lr": lr, "batch_size": batch_size, "max_length": max_length}.items():
-        if value <= 0:
-            raise ValueError(f"{name} must be > 0, got {value}")
-    if max_steps is not None and max_steps <= 0:
-        raise ValueError(f"max_steps must be > 0, got {max_steps}")
-    if max_steps is None and epochs <= 0:
-        raise ValueError(f"epochs must be > 0, got {epochs}")
-    data_kw = dict(split="train", batch_size=batch_size, max_length=max_length, limit=train_limit, drop_last=False)
-    per_epoch = num_batches(task, tok, shuffle=True, sort_by_length=True, seed=seed, **data_kw)
-    return max_steps or max(1, math.ceil(epochs * per_epoch)), per_epoch, data_kw
+def _log_step(result: TrainResult, window: dict[str, list[float]], losses: dict[str, float], step: int, total: int,
+              log_every: int, scheduler: Any) -> dict[str, list[float]]:
+    """Add ``losses`` to the window; every ``log_every`` steps (and at the end) append the window's means to
+    ``result.history`` (smoother curves than single steps). Returns the window to continue with."""
+    for k, v in losses.items():
+        window.setdefault(k, []).append(v)
+    if step % log_every == 0 or step == total:
+        means = {k: float(np.mean(v)) for k, v in window.items()}
+        result.history.append({"step": step, "lr": scheduler.get_last_lr()[0], **means})
+        return {}
+    return window
 
 
 # --------------------------------------------------------------------------------------------------------------
 # fine_tune: the super-network
 # --------------------------------------------------------------------------------------------------------------
+def _strategy_step(supernet: Any, strat: TrainingStrategy, kd: bool, cfg: TrainConfig) -> StepFn:
+    """One step of ``strat``: forward and backward each drawn sub-network; with ``kd`` the first teaches the rest."""
+
+    def step_fn(batch: dict[str, torch.Tensor], rng: np.random.Generator, step: int) -> tuple[dict[str, float], int]:
+        drawn = strat.archs(step, rng)
+        sums: dict[str, list[float]] = {}
+        teacher = None
+        for i, (role, arch) in enumerate(drawn):
+            supernet.reset_super_network() if arch is None else supernet.set_sub_network(arch)
+            logits = supernet(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
+            ce = F.cross_entropy(logits, batch["labels"])
+            loss = ce
+            if teacher is not None:
+                loss, kdl = _mixed_loss(logits, teacher, ce, cfg)
+                sums.setdefault("kd", []).append(float(kdl.detach()))
+            if kd and i == 0:
+                teacher = logits.detach()
+            loss.backward()
+            sums.setdefault(role, []).append(float(ce.detach()))
+        supernet.reset_super_network()
+        return {k: float(np.mean(v)) for k, v in sums.items()}, len(drawn) * int(batch["labels"].numel())
+
+    return step_fn
+
+
+def _checked_strategy(supernet: Any, task: Task, strategy: str | TrainingStrategy, space: SearchSpace | None,
+                      kd: bool) -> TrainingStrategy:
+    """The training strategy, after checking that the task, the space and ``kd`` fit the super-network."""
+    if task.num_labels != supernet.dims.num_labels:
+        raise ValueError(
+            f"the task {task.name!r} has {task.num_labels} labels but the super-network's head has "
+            f"{supernet.dims.num_labels}; build it with num_labels={task.num_labels}"
+        )
+    strat = make_training_strategy(strategy, space)
+    if strat.space is not None and strat.space.dims != supernet.dims:
+        raise ValueError("the space was built for another super-network (its dims differ); use SearchSpace.for_model(supernet)")
+    if kd and not strat.teacher_first:
+        raise ValueError(f"kd=True needs a strategy whose first sub-network is the largest (teacher_first, e.g. "
+                         f"sandwich), not {strat.name!r}")
+    return strat
+
+
 def fine_tune(
     supernet: Any,
     task: Task,
-    *,
     strategy: str | TrainingStrategy = "standard",
+    *,
     space: SearchSpace | None = None,
-    k: int = 2,
     kd: bool = False,
-    kd_temperature: float = 1.0,
-    kd_alpha: float = 1.0,
-    epochs: float = 1.0,
-    max_steps: int | None = None,
-    lr: float = 5e-5,
-    batch_size: int = 32,
-    max_length: int = 128,
-    warmup: float = 0.1,
-    weight_decay: float = 0.01,
-    grad_clip: float = 1.0,
-    seed: int = 0,
-    train_limit: int | None = None,
-    eval_split: str | None = "validation",
-    eval_limit: int | None = None,
+    config: TrainConfig | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
-    checkpoint_every: int | None = None,
     resume: bool = False,
     cache: bool = False,
     progress: bool = True,
-    log_every: int = 10,
-    on_step: Callable[[int, dict[str, float]], bool | None] | None = None,
+    on_step: OnStep | None = None,
+    **config_overrides: Any,
 ) -> TrainResult:
     """Fine-tune ``supernet`` on ``task`` in place and return a `TrainResult`.
 
     ``strategy``: ``"standard"`` (the full network), ``"random"`` (one random sub-network of ``space`` per step) or
-    ``"sandwich"`` (largest, smallest and ``k`` random sub-networks per step, gradients accumulated), or a
-    `TrainingStrategy`. ``kd=True`` (sandwich only) is in-place distillation: the largest sub-network learns from
-    the labels and its soft predictions at temperature ``kd_temperature`` teach the others in the same step; a
-    sub-network's loss is ``kd_alpha * KD + (1 - kd_alpha) * cross-entropy``.
+    ``"sandwich"`` (largest, smallest and 2 random sub-networks per step, gradients accumulated; another number
+    with ``strategy=Sandwich(space, k=...)``), or any `TrainingStrategy`. ``kd=True`` (a ``teacher_first``
+    strategy: sandwich) is in-place distillation: the largest sub-network learns from the labels and its soft
+    predictions at temperature ``kd_temperature`` teach the others in the same step; a sub-network's loss is
+    ``kd_alpha * KD + (1 - kd_alpha) * cross-entropy``.
 
+    Hyper-parameters: ``config`` (a `TrainConfig`), with any of its fields overridden by keyword
+    (``fine_tune(sn, task, max_steps=300, lr=1e-4)``); an unknown keyword is a ValueError listing the fields.
     Steps: ``max_steps`` if given, else ``epochs`` x batches per epoch. The learning rate warms up linearly over
     ``warmup`` (a fraction of the steps) and decays linearly to 0. Everything random (data order, dropout, the
     strategy's sub-network draws) follows ``seed``; the caller's global torch RNG is left as it was.
@@ -422,172 +596,26 @@ def fine_tune(
     ``on_step(step, losses)`` is called after every step with that step's losses; returning True stops training
     there (after writing a checkpoint when ``checkpoint_dir`` is set), so it can be resumed.
     """
-    if task.num_labels != supernet.dims.num_labels:
-        raise ValueError(
-            f"the task {task.name!r} has {task.num_labels} labels but the super-network's head has "
-            f"{supernet.dims.num_labels}; build it with num_labels={task.num_labels}"
-        )
+    strat = _checked_strategy(supernet, task, strategy, space, kd)
+    cfg = TrainConfig.make(config, **config_overrides)
     if resume and checkpoint_dir is None and not cache:
         raise ValueError("resume=True needs the checkpoint_dir to resume from")
-    strat = make_strategy(strategy, space, **({"k": k} if strategy == "sandwich" else {}))
-    if strat.space is not None and strat.space.dims != supernet.dims:
-        raise ValueError("the space was built for another super-network (its dims differ); use SearchSpace.for_model(supernet)")
-    if kd and not isinstance(strat, Sandwich):
-        raise ValueError(f"kd=True needs a strategy whose first sub-network is the largest (sandwich), not {strat.name!r}")
-    if kd_temperature <= 0 or not 0.0 <= kd_alpha <= 1.0:
-        raise ValueError(f"kd_temperature must be > 0 and kd_alpha in [0, 1]; got {kd_temperature}, {kd_alpha}")
-    tok = supernet.tokenizer
-    total, per_epoch, data_kw = _schedule(task, tok, epochs=epochs, max_steps=max_steps, batch_size=batch_size,
-                                          max_length=max_length, train_limit=train_limit, seed=seed, lr=lr)
     name = strat.name + ("+kd" if kd else "")
-    run_key = {
-        "strategy": name, "k": getattr(strat, "k", None), "space": strat.space.to_dict() if strat.space else None,
-        "kd_temperature": kd_temperature if kd else None, "kd_alpha": kd_alpha if kd else None, "steps": total,
-        "lr": lr, "batch_size": batch_size, "max_length": max_length, "warmup": warmup, "weight_decay": weight_decay,
-        "grad_clip": grad_clip, "seed": seed, "train_limit": train_limit,
-    }
+    run_key = cfg.run_key(name, _schedule(task, supernet.tokenizer, cfg).total, kd, **strat.options())
     entry = None
     if cache:
-        entry = _cache_entry(supernet, task, name, strat.space, seed, run_key)
-        if (entry / "result.json").is_file():
-            _load_cached_weights(supernet, entry)
-            result = TrainResult(**json.loads((entry / "result.json").read_text()))
-            result.from_cache = str(entry)
-            return result
+        reported = {"eval_split": cfg.eval_split, "eval_limit": cfg.eval_limit, "log_every": cfg.log_every}
+        entry = cache_entry(supernet, task, name, strat.space, cfg.seed, {**run_key, **reported})
+        cached = load_cache_entry(supernet, entry)
+        if cached is not None:
+            return cached[0]
         checkpoint_dir, resume = checkpoint_dir or entry, True
-
-    sandwich = isinstance(strat, Sandwich)
-
-    def step_fn(batch: dict[str, torch.Tensor], rng: np.random.Generator, step: int) -> tuple[dict[str, float], int]:
-        archs = strat.archs(step, rng)
-        sums: dict[str, list[float]] = {}
-        teacher = None
-        for i, arch in enumerate(archs):
-            supernet.reset_super_network() if arch is None else supernet.set_sub_network(arch)
-            logits = supernet(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
-            ce = F.cross_entropy(logits, batch["labels"])
-            if teacher is not None:
-                kdl = kd_loss(logits, teacher, kd_temperature)
-                loss = kd_alpha * kdl + (1 - kd_alpha) * ce
-                sums.setdefault("kd", []).append(float(kdl.detach()))
-            else:
-                loss = ce
-            if kd and i == 0:
-                teacher = logits.detach()
-            loss.backward()
-            role = "full" if arch is None else "largest" if sandwich and i == 0 else "smallest" if sandwich and i == 1 else "random"
-            sums.setdefault(role, []).append(float(ce.detach()))
-        supernet.reset_super_network()
-        return {k: float(np.mean(v)) for k, v in sums.items()}, len(archs) * int(batch["labels"].numel())
-
-    result = _train_loop(
-        supernet, task, step_fn, name=name, run_key=run_key, total=total, per_epoch=per_epoch, data_kw=data_kw,
-        lr=lr, warmup=warmup, weight_decay=weight_decay, grad_clip=grad_clip, seed=seed,
-        checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every, resume=resume, progress=progress,
-        log_every=log_every, on_step=on_step,
-    )
-    if eval_split is not None:
-        result.eval = evaluate(supernet, task, eval_split, limit=eval_limit, max_length=max_length)
-    if entry is not None and result.steps == total:
-        supernet.save(entry / "model")
-        (entry / "result.json").write_text(json.dumps(result.to_dict(), indent=1))
-        if checkpoint_dir == entry:  # the optimizer state is only needed to resume an unfinished run
-            import shutil
-
-            shutil.rmtree(entry / "checkpoint", ignore_errors=True)
+    result = _train_loop(supernet, task, _strategy_step(supernet, strat, kd, cfg), cfg, run_key,
+                         checkpoint_dir=checkpoint_dir, resume=resume, progress=progress, on_step=on_step)
+    result.eval = _evaluate_after(supernet, task, cfg)
+    if entry is not None and result.steps == run_key["steps"]:
+        store_cache_entry(supernet, entry, [result])
     return result
-
-
-RECIPES = ("standard", "random", "sandwich", "sandwich+kd", "two-stage", "two-stage+reorder")
-
-
-def train_supernet(
-    supernet: Any,
-    task: Task,
-    space: SearchSpace | None = None,
-    *,
-    recipe: str = "two-stage+reorder",
-    steps: int = 252,
-    lr: float = 1e-4,
-    batch_size: int = 32,
-    seed: int = 0,
-    importance_batches: int = 16,
-    cache: bool = True,
-    progress: bool = True,
-) -> list[TrainResult]:
-    """Train ``supernet`` for ``task`` with a named recipe (the ones `benchmarks/bench_supernet.py` compares).
-
-    ``"two-stage+reorder"`` (default, the best of that benchmark by hypervolume): half the steps fine-tune the full
-    model, then heads / FFN units / hidden dimensions are reordered by Taylor importance on ``importance_batches``
-    training batches, then the other half trains with the sandwich rule and in-place distillation over ``space``.
-    ``"two-stage"`` skips the reordering; ``"standard"``, ``"random"``, ``"sandwich"`` and ``"sandwich+kd"`` spend
-    all steps on that strategy. Each stage goes through `fine_tune`'s cache (``cache=True``), so the same recipe
-    and settings load the trained weights instead of training again. Returns the stages' `TrainResult` s.
-    """
-    if recipe not in RECIPES:
-        raise ValueError(f"unknown training recipe {recipe!r}; allowed: {', '.join(RECIPES)}")
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
-    common = dict(lr=lr, batch_size=batch_size, seed=seed, eval_split=None, cache=cache, progress=progress, log_every=20)
-    if recipe == "standard":
-        return [fine_tune(supernet, task, max_steps=steps, **common)]
-    if not recipe.startswith("two-stage"):
-        strategy = recipe.split("+")[0]
-        return [fine_tune(supernet, task, strategy=strategy, space=space, kd=recipe.endswith("+kd"), max_steps=steps, **common)]
-    half = max(1, steps // 2)
-    entry = None
-    if cache and recipe.endswith("+reorder"):
-        # the reordering between the stages is not cached by fine_tune (it takes ~30 s): one entry for the recipe
-        key = {"recipe": recipe, "steps": steps, "lr": lr, "batch_size": batch_size,
-               "importance_batches": importance_batches, "space": space.to_dict() if space is not None else None}
-        entry = _cache_entry(supernet, task, recipe, space, seed, key)
-        if (entry / "results.json").is_file():
-            _load_cached_weights(supernet, entry)
-            cached = [TrainResult(**r) for r in json.loads((entry / "results.json").read_text())]
-            for r in cached:
-                r.from_cache = str(entry)
-            return cached
-    results = [fine_tune(supernet, task, max_steps=half, **common)]
-    if recipe.endswith("+reorder"):
-        imp = batches(task, supernet.tokenizer, split="train", batch_size=batch_size, shuffle=True, seed=seed + 1)
-        supernet.reorder([b for _, b in zip(range(importance_batches), imp)], method="taylor")
-    results.append(fine_tune(supernet, task, strategy="sandwich", space=space, kd=True, max_steps=max(1, steps - half), **common))
-    if entry is not None and all(r.steps > 0 for r in results):
-        tmp = entry.with_name(f"{entry.name}.tmp-{os.getpid()}-{time.time_ns()}")
-        supernet.save(tmp / "model")
-        (tmp / "results.json").write_text(json.dumps([r.to_dict() for r in results], indent=1))
-        try:
-            os.replace(tmp, entry)
-        except OSError:  # another process stored the same entry meanwhile: keep theirs
-            import shutil
-
-            shutil.rmtree(tmp, ignore_errors=True)
-    return results
-
-
-def _load_cached_weights(supernet: Any, entry: Path) -> None:
-    """Load a cache entry's trained weights into ``supernet`` (on its device) and put it in eval mode."""
-    from .export import load_model
-
-    supernet.load_state_dict(load_model(entry / "model", device=next(supernet.parameters()).device).state_dict())
-    supernet.eval()
-
-
-def _cache_entry(supernet: Any, task: Task, name: str, space: SearchSpace | None, seed: int, run_key: dict) -> Path:
-    """The cache folder of a training run: readable prefix + hash of everything the result depends on."""
-    import hashlib
-    import re
-
-    from ._paths import cache_dir
-
-    h = hashlib.sha1()
-    for _, p in sorted(supernet.state_dict().items()):  # the starting weights (pretrained, reordered, ...)
-        h.update(p.detach().cpu().contiguous().numpy().tobytes())
-    splits = {s: len(task[s]) for s in ("train", "validation", "test")}
-    h.update(json.dumps([run_key, supernet.dims.to_dict(), task.name, splits, task.label_names], sort_keys=True).encode())
-    model = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(getattr(supernet, "name", "model")))[-40:]
-    gran = space.granularity if space is not None else "full"
-    return cache_dir("supernets") / f"{model}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', task.name)}-{name}-{gran}-seed{seed}-{h.hexdigest()[:12]}"
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -600,46 +628,33 @@ def distill(
     *,
     temperature: float = 2.0,
     alpha: float = 0.5,
-    epochs: float = 1.0,
-    max_steps: int | None = None,
-    lr: float = 5e-5,
-    batch_size: int = 32,
-    max_length: int = 128,
-    warmup: float = 0.1,
-    weight_decay: float = 0.01,
-    grad_clip: float = 1.0,
-    seed: int = 0,
-    train_limit: int | None = None,
-    eval_split: str | None = "validation",
-    eval_limit: int | None = None,
+    config: TrainConfig | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
-    checkpoint_every: int | None = None,
     resume: bool = False,
     progress: bool = True,
-    log_every: int = 10,
-    on_step: Callable[[int, dict[str, float]], bool | None] | None = None,
+    on_step: OnStep | None = None,
+    **config_overrides: Any,
 ) -> TrainResult:
     """Train ``student`` (e.g. an extracted `SubNetwork`) to match ``teacher`` (e.g. the trained `SuperNet`) on
-    ``task``: loss ``alpha * KD(T) + (1 - alpha) * cross-entropy``; the teacher is frozen and in eval mode.
+    ``task``: loss ``alpha * KD(temperature) + (1 - alpha) * cross-entropy``; the teacher is frozen and in eval
+    mode. ``temperature`` and ``alpha`` set the config's ``kd_temperature`` / ``kd_alpha``.
 
     The last step of AutoTinyBERT, Bort and the SigOpt study. ``result.eval`` holds the student's evaluation after
     training and ``result.eval_before`` before it, so the gain is measured, not assumed. Other arguments as in
-    `fine_tune`.
+    `fine_tune` (``config`` and its fields by keyword).
     """
-    if temperature <= 0 or not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"temperature must be > 0 and alpha in [0, 1]; got {temperature}, {alpha}")
+    clash = sorted({"kd_temperature", "kd_alpha"} & set(config_overrides))
+    if clash:
+        raise ValueError(f"distill takes temperature= and alpha=, not {', '.join(clash)}=")
+    cfg = TrainConfig.make(config, **config_overrides, kd_temperature=temperature, kd_alpha=alpha)
     if student.dims.num_labels != task.num_labels:
         raise ValueError(f"the student has {student.dims.num_labels} labels, the task {task.num_labels}")
     if student is teacher:
         raise ValueError("student and teacher are the same model; distil an extracted copy: supernet.extract(arch)")
-    tok = student.tokenizer
-    total, per_epoch, data_kw = _schedule(task, tok, epochs=epochs, max_steps=max_steps, batch_size=batch_size,
-                                          max_length=max_length, train_limit=train_limit, seed=seed, lr=lr)
-    before = evaluate(student, task, eval_split, limit=eval_limit, max_length=max_length) if eval_split else None
+    run_key = cfg.run_key("distill", _schedule(task, student.tokenizer, cfg).total, kd=True)
+    before = _evaluate_after(student, task, cfg)
     teacher_was_training = teacher.training
     teacher.eval()
-    run_key = {"strategy": "distill", "temperature": temperature, "alpha": alpha, "steps": total, "lr": lr,
-               "batch_size": batch_size, "max_length": max_length, "seed": seed, "train_limit": train_limit}
 
     def step_fn(batch: dict[str, torch.Tensor], rng: np.random.Generator, step: int) -> tuple[dict[str, float], int]:
         args = (batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
@@ -647,47 +662,30 @@ def distill(
             soft = teacher(*args)
         logits = student(*args)
         ce = F.cross_entropy(logits, batch["labels"])
-        kdl = kd_loss(logits, soft, temperature)
-        (alpha * kdl + (1 - alpha) * ce).backward()
+        loss, kdl = _mixed_loss(logits, soft, ce, cfg)
+        loss.backward()
         return {"ce": float(ce.detach()), "kd": float(kdl.detach())}, int(batch["labels"].numel())
 
     try:
-        result = _train_loop(
-            student, task, step_fn, name="distill", run_key=run_key, total=total, per_epoch=per_epoch, data_kw=data_kw,
-            lr=lr, warmup=warmup, weight_decay=weight_decay, grad_clip=grad_clip, seed=seed,
-            checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every, resume=resume, progress=progress,
-            log_every=log_every, on_step=on_step,
-        )
+        result = _train_loop(student, task, step_fn, cfg, run_key, checkpoint_dir=checkpoint_dir, resume=resume,
+                             progress=progress, on_step=on_step)
     finally:
         teacher.train(teacher_was_training)
-    if eval_split is not None:
+    if cfg.eval_split is not None:
         result.eval_before = before
-        result.eval = evaluate(student, task, eval_split, limit=eval_limit, max_length=max_length)
+        result.eval = _evaluate_after(student, task, cfg)
     return result
 
 
-TRAIN_STEPS, TRAIN_LR = 252, 1e-4  # one epoch of movie-snippets at batch 32: benchmarks/bench_supernet.py's settings
-TRAIN_RECIPE = "two-stage+reorder"  # the best recipe of benchmarks/results/supernet.json by hypervolume
+# --------------------------------------------------------------------------------------------------------------
+# The old import path of the recipes (`subnet_kit.recipes` imports this module, so they resolve on first use)
+# --------------------------------------------------------------------------------------------------------------
+_MOVED_TO_RECIPES = {"RECIPES", "TRAIN_LR", "TRAIN_RECIPE", "TRAIN_STEPS", "train_supernet", "trained_supernet"}
 
 
-def trained_supernet(model: str, task_name: str, granularity: str, *, train_steps: int = TRAIN_STEPS,
-                     lr: float = TRAIN_LR, seed: int = 0, recipe: str = TRAIN_RECIPE,
-                     progress: bool = True) -> tuple[Any, Any, Any, Any]:
-    """``(supernet, space, task, train_result)``: the pretrained ``model`` with a head for ``task_name``, trained for
-    ``train_steps`` steps (batch 32, learning rate ``lr``) with `train_supernet`'s ``recipe`` over the
-    ``granularity`` space, through `fine_tune`'s cache: the same settings load the trained weights instead of
-    training again (``train_result.from_cache`` says where from); ``train_steps=0`` skips training. The defaults
-    are those of ``benchmarks/bench_supernet.py``, whose best recipe by hypervolume is the default here, so the
-    search CLI and ``benchmarks/bench_search.py`` reuse the super-network that benchmark trained."""
-    from .data import load_task
-    from .space import SearchSpace
-    from .supernet import SuperNet
+def __getattr__(name: str) -> Any:
+    if name in _MOVED_TO_RECIPES:
+        from . import recipes
 
-    task = load_task(task_name, seed=seed)
-    supernet = SuperNet.from_pretrained(model, num_labels=task.num_labels, seed=seed)
-    space = SearchSpace.for_model(supernet, granularity)
-    trained = None
-    if train_steps > 0:
-        trained = train_supernet(supernet, task, space, recipe=recipe, steps=train_steps, lr=lr, batch_size=32,
-                                 seed=seed, cache=True, progress=progress)[-1]
-    return supernet.eval(), space, task, trained
+        return getattr(recipes, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
