@@ -11,7 +11,10 @@ Scope:
   ``memory`` (peak bytes of a forward pass). A plain callable ``arch -> float`` is an objective too.
 * `Constraint`: ``"latency <= 15"`` or ``("params", "<=", 10e6)``; its ``g(value) <= 0`` means satisfied.
 * `measure_latency` / `measure_memory`: usable on their own; neither changes the caller's model, device, thread
-  count or random state.
+  count or random state. `measure_latency` knows when the machine disturbed it (a wide spread of the timed
+  forwards, or the OS taking the CPU away from them): it re-measures a bounded number of times and flags what stays
+  disturbed (``noisy``), so a search records which latencies not to trust. `probe_inputs` are the seeded inputs
+  both time with (and exports compare on).
 * `LatencyPredictor`: least squares on per-arch features (layers and FLOPs), fitted on measured archs, with
   Spearman rho and MAPE on held-out archs; `PredictedLatency` is the objective that uses it.
 
@@ -39,10 +42,15 @@ import torch
 
 from .space import Arch, ModelDims, SearchSpace, count_flops, count_params
 
+try:
+    import resource  # Unix: counts the times the OS took the CPU away from this process
+except ImportError:  # Windows: latency noise is judged by the spread of the times alone
+    resource = None  # type: ignore[assignment]
+
 __all__ = [
     "Context", "Objective", "FunctionObjective", "Error", "Params", "Flops", "Latency", "Memory", "PredictedLatency",
-    "OBJECTIVES", "get_objective", "as_objective", "Constraint", "measure_latency", "measure_memory",
-    "LatencyPredictor", "spearman",
+    "OBJECTIVES", "get_objective", "as_objective", "Constraint", "measure_latency", "measure_memory", "probe_inputs",
+    "LatencyPredictor", "spearman", "MeasureSettings", "resolve_objectives", "predict_latency",
 ]
 
 MODES = ("active", "extracted")
@@ -205,7 +213,10 @@ class Flops(Objective):
 
 
 class Latency(Objective):
-    """Median forward latency in ms on the super-network's device (see `measure_latency`); extras ``iqr_ms``.
+    """Median forward latency in ms on the super-network's device (see `measure_latency`). Extras (a search records
+    them as ``latency_<field>``): ``iqr_ms``, ``threads``, and whether the machine disturbed the measurement:
+    ``noisy`` (still disturbed after ``max_attempts`` attempts: do not trust this value), ``rel_spread`` (IQR /
+    median of the kept attempt) and ``attempts``.
 
     ``mode="active"`` times the super-network running the sub-network on sliced shared weights;
     ``mode="extracted"`` times a physically smaller copy (``supernet.extract(arch)``), as it would be deployed.
@@ -215,19 +226,23 @@ class Latency(Objective):
     name, unit, needs = "latency", "ms", ("supernet",)
 
     def __init__(self, batch_size: int = 1, seq_len: int = 64, warmup: int = 3, repeats: int = 15,
-                 mode: str = "active", threads: int | None = None) -> None:
-        _check_timing(batch_size, seq_len, warmup, repeats, mode, threads)
+                 mode: str = "active", threads: int | None = None, max_attempts: int = 3,
+                 max_rel_spread: float = 0.2) -> None:
+        _check_timing(batch_size, seq_len, warmup, repeats, mode, threads, max_attempts, max_rel_spread)
         self.batch_size, self.seq_len, self.warmup, self.repeats = batch_size, seq_len, warmup, repeats
         self.mode, self.threads = mode, threads
+        self.max_attempts, self.max_rel_spread = max_attempts, max_rel_spread
 
     def _measure(self, arch: Arch, ctx: Context) -> dict[str, Any]:
         m = measure_latency(ctx.supernet, arch, batch_size=self.batch_size, seq_len=self.seq_len, warmup=self.warmup,
-                            repeats=self.repeats, mode=self.mode, threads=self.threads)
-        return {"value": m["median_ms"], "iqr_ms": m["iqr_ms"], "threads": m["threads"]}
+                            repeats=self.repeats, mode=self.mode, threads=self.threads,
+                            max_attempts=self.max_attempts, max_rel_spread=self.max_rel_spread)
+        return {"value": m["median_ms"], **{k: m[k] for k in ("iqr_ms", "threads", "noisy", "rel_spread", "attempts")}}
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "batch_size": self.batch_size, "seq_len": self.seq_len, "warmup": self.warmup,
-                "repeats": self.repeats, "mode": self.mode, "threads": self.threads}
+                "repeats": self.repeats, "mode": self.mode, "threads": self.threads,
+                "max_attempts": self.max_attempts, "max_rel_spread": self.max_rel_spread}
 
 
 class Memory(Objective):
@@ -237,7 +252,7 @@ class Memory(Objective):
     name, unit, needs = "memory", "bytes", ("supernet",)
 
     def __init__(self, batch_size: int = 1, seq_len: int = 64, mode: str = "active") -> None:
-        _check_timing(batch_size, seq_len, 0, 10, mode, None)
+        _check_forward(batch_size, seq_len, mode)
         self.batch_size, self.seq_len, self.mode = batch_size, seq_len, mode
 
     def _measure(self, arch: Arch, ctx: Context) -> dict[str, Any]:
@@ -340,21 +355,45 @@ class Constraint:
 # --------------------------------------------------------------------------------------------------------------
 # Measuring on the device
 # --------------------------------------------------------------------------------------------------------------
-def _check_timing(batch_size: int, seq_len: int, warmup: int, repeats: int, mode: str, threads: int | None) -> None:
+_PREEMPTED_SHARE = 0.25  # preempted more often than this share of the timed forwards: even a quartile may be one
+
+
+def _check_size(batch_size: int, seq_len: int) -> None:
     if batch_size < 1 or seq_len < 1:
         raise ValueError(f"batch_size and seq_len must be >= 1, got {batch_size}, {seq_len}")
+
+
+def _check_forward(batch_size: int, seq_len: int, mode: str) -> None:
+    """The forward that latency and memory both run: its input size and how the sub-network runs."""
+    _check_size(batch_size, seq_len)
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; allowed: {', '.join(MODES)}")
+
+
+def _check_timing(batch_size: int, seq_len: int, warmup: int, repeats: int, mode: str, threads: int | None,
+                  max_attempts: int, max_rel_spread: float) -> None:
+    _check_forward(batch_size, seq_len, mode)
     if warmup < 0:
         raise ValueError(f"warmup must be >= 0, got {warmup}")
     if repeats < 10:
         raise ValueError(f"repeats must be >= 10 (a median and an interquartile range need them), got {repeats}")
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}; allowed: {', '.join(MODES)}")
     if threads is not None and threads < 1:
         raise ValueError(f"threads must be >= 1 or None (torch's current setting), got {threads}")
+    if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+        raise ValueError(f"max_attempts must be an integer >= 1 (1: measure once, never re-measure), got "
+                         f"{max_attempts!r}")
+    if isinstance(max_rel_spread, bool) or not isinstance(max_rel_spread, (int, float)) or not (
+            0 < max_rel_spread < math.inf):
+        raise ValueError(f"max_rel_spread (the IQR / median above which a measurement is noisy, e.g. 0.2) must be a "
+                         f"finite number > 0, got {max_rel_spread!r}")
 
 
-def _probe_inputs(dims: ModelDims, batch_size: int, seq_len: int, device: torch.device) -> tuple[torch.Tensor, ...]:
-    """Seeded random token ids (from a private generator: the caller's RNG is untouched) and a full mask."""
+def probe_inputs(dims: ModelDims, batch_size: int, seq_len: int,
+                 device: "torch.device | str" = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """``(input_ids, attention_mask)``, both ``(batch_size, seq_len)`` on ``device``: seeded random token ids (from a
+    private generator: the caller's RNG is untouched; the same ids on every call) and a full mask (no padding).
+    What latency and memory are measured on, and what an export is compared on."""
+    _check_size(batch_size, seq_len)
     if seq_len > dims.max_position:
         raise ValueError(f"seq_len {seq_len} exceeds the model's {dims.max_position} positions")
     g = torch.Generator().manual_seed(0)
@@ -390,36 +429,72 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _preemptions() -> int | None:
+    """Involuntary context switches of this process so far: each is a moment the OS gave a CPU this process was
+    running on to another one. None where the OS does not count them (Windows)."""
+    if resource is None:
+        return None
+    return resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw
+
+
+def _timed_attempt(net: Any, inputs: tuple[torch.Tensor, ...], device: torch.device, repeats: int,
+                   max_rel_spread: float) -> dict[str, Any]:
+    """``repeats`` timed forwards: their quartiles, and whether the machine disturbed them (see `measure_latency`)."""
+    times: list[float] = []
+    before = _preemptions()
+    for _ in range(repeats):
+        _sync(device)
+        t0 = time.perf_counter()
+        net(*inputs)
+        _sync(device)
+        times.append((time.perf_counter() - t0) * 1e3)
+    after = _preemptions()
+    preempted = None if before is None or after is None else after - before
+    q1, _, q3 = statistics.quantiles(times, n=4, method="inclusive")
+    median = statistics.median(times)
+    rel_spread = (q3 - q1) / max(median, 1e-9)
+    noisy = rel_spread > max_rel_spread or (preempted is not None and preempted > _PREEMPTED_SHARE * repeats)
+    return {"median_ms": median, "q1_ms": q1, "q3_ms": q3, "iqr_ms": q3 - q1, "times_ms": times,
+            "noisy": noisy, "rel_spread": rel_spread, "preemptions": preempted}
+
+
 def measure_latency(model: Any, arch: Arch | None = None, *, batch_size: int = 1, seq_len: int = 64, warmup: int = 3,
-                    repeats: int = 15, mode: str = "active", threads: int | None = None) -> dict[str, Any]:
+                    repeats: int = 15, mode: str = "active", threads: int | None = None, max_attempts: int = 3,
+                    max_rel_spread: float = 0.2) -> dict[str, Any]:
     """Forward latency of ``arch`` (or of ``model`` itself) on ``model``'s device under ``torch.inference_mode``.
 
     ``warmup`` untimed forwards, then ``repeats`` (>= 10) timed ones with ``time.perf_counter``, the CUDA device
     synchronised before each clock read. ``mode``: ``"active"`` (the super-network on sliced weights;
     ``activate`` happens outside the timed region) or ``"extracted"`` (a copy made by ``extract``, not timed).
-    Inputs: ``batch_size`` x ``seq_len`` seeded random token ids, no padding.
+    Inputs: `probe_inputs` (``batch_size`` x ``seq_len`` seeded random token ids, no padding).
 
-    Returns ``median_ms``, ``q1_ms``, ``q3_ms``, ``iqr_ms``, ``times_ms`` and the setting: ``threads``, ``device``,
-    ``mode``, ``batch_size``, ``seq_len``, ``repeats``. The caller's model (train mode, active sub-network,
-    device), thread count and random state are as they were.
+    Disturbance: other processes on the machine only ever add time, and they do it in two ways. Bursts make some
+    forwards slow: the interquartile range exceeds ``max_rel_spread`` x the median. A machine busy throughout makes
+    every forward slow alike (the spread stays small; e.g. two threads that must take turns with another process):
+    the OS preempted this process (involuntary context switches, counted where the OS does) more often than a quarter
+    of the timed forwards, so even the quartiles may be preempted forwards. Either makes an attempt *noisy*; a noisy
+    attempt is timed again (not warmed up again), up to ``max_attempts`` attempts in all. The first quiet attempt is
+    kept; if none is quiet, the one with the lowest median (as load only adds time, it is the least disturbed) is
+    kept and ``noisy`` stays True: do not trust or compare that value; measure again when the machine is quieter.
+
+    Returns the kept attempt's ``median_ms``, ``q1_ms``, ``q3_ms``, ``iqr_ms``, ``times_ms``, ``rel_spread`` (IQR /
+    median), ``preemptions`` (None where not counted) and ``noisy``; ``attempts`` and ``attempt_medians_ms`` (all
+    of them); and the setting: ``threads``, ``device``, ``mode``, ``batch_size``, ``seq_len``, ``repeats``. The
+    caller's model (train mode, active sub-network, device), thread count and random state are as they were.
     """
-    _check_timing(batch_size, seq_len, warmup, repeats, mode, threads)
+    _check_timing(batch_size, seq_len, warmup, repeats, mode, threads, max_attempts, max_rel_spread)
     device = next(model.parameters()).device
-    ids, mask = _probe_inputs(model.dims, batch_size, seq_len, device)
-    times: list[float] = []
+    inputs = probe_inputs(model.dims, batch_size, seq_len, device)
+    tried: list[dict[str, Any]] = []
     with _runner(model, arch, mode, threads) as net, torch.inference_mode():
         used_threads = torch.get_num_threads()
         for _ in range(warmup):
-            net(ids, mask)
-        for _ in range(repeats):
-            _sync(device)
-            t0 = time.perf_counter()
-            net(ids, mask)
-            _sync(device)
-            times.append((time.perf_counter() - t0) * 1e3)
-    q1, _, q3 = statistics.quantiles(times, n=4, method="inclusive")
+            net(*inputs)
+        while len(tried) < max_attempts and (not tried or tried[-1]["noisy"]):
+            tried.append(_timed_attempt(net, inputs, device, repeats, max_rel_spread))
+    kept = tried[-1] if not tried[-1]["noisy"] else min(tried, key=lambda a: a["median_ms"])
     return {
-        "median_ms": statistics.median(times), "q1_ms": q1, "q3_ms": q3, "iqr_ms": q3 - q1, "times_ms": times,
+        **kept, "attempts": len(tried), "attempt_medians_ms": [a["median_ms"] for a in tried],
         "threads": used_threads, "device": str(device), "mode": mode, "batch_size": batch_size, "seq_len": seq_len,
         "repeats": repeats,
     }
@@ -484,10 +559,10 @@ def measure_memory(model: Any, arch: Arch | None = None, *, batch_size: int = 1,
     CPU from a tracker of tensor storages created during the forward (exact for tensors; allocator rounding and
     non-tensor buffers of the CPU kernels are not seen). Side effects: none (see `measure_latency`).
     """
-    _check_timing(batch_size, seq_len, 0, 10, mode, None)
+    _check_forward(batch_size, seq_len, mode)
     p = next(model.parameters())
     device = p.device
-    ids, mask = _probe_inputs(model.dims, batch_size, seq_len, device)
+    ids, mask = probe_inputs(model.dims, batch_size, seq_len, device)
     sub = arch if arch is not None else getattr(model, "arch", None) or model.dims.full_arch()
     param_bytes = count_params(model.dims, sub) * p.element_size()
     with _runner(model, arch, mode, None) as net, torch.inference_mode():
@@ -592,16 +667,27 @@ class LatencyPredictor:
     def fit(cls, supernet: Any, space: SearchSpace, n: int = 30, *, latency: "Latency | None" = None,
             holdout: float = 0.25, seed: int = 0, progress: bool = False) -> "LatencyPredictor":
         """Measure ``n`` archs of ``space`` (the smallest, the largest and random ones, seeded) with ``latency``
-        (default `Latency()`) and fit on them."""
+        (default `Latency()`, which re-measures a disturbed measurement itself) and fit on them.
+
+        A disturbed measurement would pull the least-squares line up, so each arch still flagged ``noisy`` after all
+        are measured is measured once more (a passing load has had time to pass) and the lower median kept (load
+        only adds time). ``report["noisy"]`` counts the archs that stayed noisy."""
         from tqdm.auto import tqdm
 
         latency = latency or Latency()
         n = min(n, space.size())
         archs = list(dict.fromkeys([space.smallest(), space.largest(), *space.sample_many(n, rng=seed)]))[:n]
         ctx = Context(supernet=supernet, space=space)
-        ms = [latency(a, ctx)[0] for a in tqdm(archs, desc="latency predictor", disable=not progress, leave=False)]
-        return cls.from_measurements(archs, ms, space.dims, seq_len=latency.seq_len, batch_size=latency.batch_size,
-                                     holdout=holdout, seed=seed, latency=latency.config())
+        measured = [latency(a, ctx) for a in tqdm(archs, desc="latency predictor", disable=not progress, leave=False)]
+        for i, (ms, extras) in enumerate(measured):
+            if extras["noisy"]:
+                again = latency(archs[i], ctx)
+                if not again[1]["noisy"] or again[0] < ms:  # quiet now, or less disturbed
+                    measured[i] = again
+        p = cls.from_measurements(archs, [ms for ms, _ in measured], space.dims, seq_len=latency.seq_len,
+                                  batch_size=latency.batch_size, holdout=holdout, seed=seed, latency=latency.config())
+        p.report["noisy"] = sum(bool(extras["noisy"]) for _, extras in measured)
+        return p
 
     def to_dict(self) -> dict[str, Any]:
         return {"dims": self.dims.to_dict(), "seq_len": self.seq_len, "batch_size": self.batch_size,
@@ -615,8 +701,9 @@ class LatencyPredictor:
     def __repr__(self) -> str:
         c = ", ".join(f"{n}={v:.4g}" for n, v in zip(self.FEATURES, self.coef))
         r = self.report
+        noisy = f"; {r['noisy']} of {r['n_train'] + r['n_test']} measurements noisy" if r.get("noisy") else ""
         return (f"LatencyPredictor({c}; spearman={r.get('spearman', float('nan')):.3f}, "
-                f"MAPE={r.get('mape', float('nan')):.1%} on {r.get('n_test', 0)} held-out archs)")
+                f"MAPE={r.get('mape', float('nan')):.1%} on {r.get('n_test', 0)} held-out archs{noisy})")
 
 
 class PredictedLatency(Objective):
@@ -624,7 +711,6 @@ class PredictedLatency(Objective):
     hundred forwards). ``search(..., latency="predicted")`` re-measures the final Pareto front."""
 
     name, unit, needs = "latency", "ms", ()
-    predicted = True
 
     def __init__(self, predictor: LatencyPredictor, measured: Latency | None = None) -> None:
         self.predictor = predictor
@@ -635,3 +721,96 @@ class PredictedLatency(Objective):
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "predicted": True, "measured": self.measured.config()}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Resolving what to measure: names and settings -> objectives and metrics (Search, the CLI and the widgets use this)
+# --------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MeasureSettings:
+    """How the built-in objectives given by name are measured (an `Objective` instance keeps its own settings).
+
+    >>> latency = MeasureSettings(seq_len=32, latency_mode="extracted").objective("latency")
+    >>> type(latency).__name__, latency.seq_len, latency.mode
+    ('Latency', 32, 'extracted')
+    """
+
+    eval_limit: int | None = 500  # validation examples "error" evaluates (None: the whole split)
+    batch_size: int = 1  # sequences per forward that latency / memory time and flops count
+    seq_len: int = 64  # tokens per sequence of that forward
+    latency_mode: str = "active"  # time the super-network on sliced weights ("active") or an "extracted" copy
+    threads: int | None = None  # CPU threads latency is timed with (None: torch's current setting)
+
+    def __post_init__(self) -> None:
+        for name in ("error", "latency", "memory"):  # the objectives' own checks: bad settings fail here, once
+            self.objective(name)
+
+    def objective(self, name: str) -> Objective:
+        """The built-in objective ``name`` (one of `OBJECTIVES`) measured with these settings."""
+        size = {"batch_size": self.batch_size, "seq_len": self.seq_len}
+        kwargs = {"error": {"limit": self.eval_limit}, "flops": size,
+                  "latency": {**size, "mode": self.latency_mode, "threads": self.threads},
+                  "memory": {**size, "mode": self.latency_mode}}.get(name, {})
+        return get_objective(name, **kwargs)
+
+    def resolve(self, obj: "str | Objective | Callable[[Arch], Any]") -> Objective:
+        """A name (with these settings), an `Objective` (as it is) or a callable ``arch -> float``, as an `Objective`."""
+        return self.objective(obj) if isinstance(obj, str) else as_objective(obj)
+
+
+def resolve_objectives(objectives: "Sequence[str | Objective | Callable[[Arch], Any]] | str | Objective",
+                       constraints: Sequence[Any] = (), metrics: Sequence[Any] = (),
+                       settings: MeasureSettings | None = None) -> tuple[list[Objective], list[Objective]]:
+    """``(objectives, metrics)`` as `Objective` instances: names become built-ins measured with ``settings``
+    (default `MeasureSettings()`), instances stay, callables are wrapped. ``metrics`` are measured and recorded but
+    not minimised; a constraint on a built-in name that is neither an objective nor a metric adds that metric.
+    Raises one ValueError naming what is allowed for: no objectives, an unknown name, repeated names, a constraint
+    on an unknown name, a constraint in another unit than its objective's.
+
+    >>> objs, mets = resolve_objectives(["error", "params"], ["latency <= 15"], settings=MeasureSettings(seq_len=32))
+    >>> [o.name for o in objs], [(m.name, m.seq_len) for m in mets]     # latency: measured for the constraint
+    (['error', 'params'], [('latency', 32)])
+    """
+    settings = settings or MeasureSettings()
+    given = [objectives] if isinstance(objectives, (str, Objective)) or callable(objectives) else list(objectives)
+    if not given:
+        raise ValueError(f"no objectives given; pass one or more of {', '.join(OBJECTIVES)}, an Objective or a "
+                         f"callable arch -> float")
+    objs = [settings.resolve(o) for o in given]
+    names = [o.name for o in objs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"objective names must be distinct, got {names}")
+    mets = [settings.resolve(m) for m in metrics]
+    known = set(names)
+    if known & {m.name for m in mets} or len({m.name for m in mets}) != len(mets):
+        raise ValueError(f"metric names must be distinct and differ from the objectives' ({', '.join(names)})")
+    known |= {m.name for m in mets}
+    parsed = [Constraint.parse(c) for c in constraints]
+    for c in parsed:
+        if c.name not in known and c.name not in OBJECTIVES:
+            raise ValueError(f"constraint {str(c)!r} is on {c.name!r}, which is neither an objective of this "
+                             f"search ({', '.join(sorted(known))}) nor a built-in one ({', '.join(OBJECTIVES)})")
+        if c.name not in known:
+            mets.append(settings.objective(c.name))
+            known.add(c.name)
+    units = {o.name: o.unit for o in [*objs, *mets]}
+    for c in parsed:
+        if c.unit and c.unit != units[c.name]:
+            raise ValueError(f"constraint {str(c)!r} is in {c.unit!r} but {c.name} is measured in "
+                             f"{units[c.name]!r}; write the bound in {units[c.name]!r}")
+    return objs, mets
+
+
+def predict_latency(objectives: Sequence[Objective], metrics: Sequence[Objective],
+                    predictor: LatencyPredictor) -> tuple[list[Objective], list[Objective]]:
+    """New ``(objectives, metrics)`` lists in which ``latency`` is `PredictedLatency` by ``predictor`` (the measured
+    `Latency` it replaces is kept for re-measuring); the step of resolving that ``latency="predicted"`` adds."""
+    if not any(o.name == "latency" for o in [*objectives, *metrics]):
+        raise ValueError("latency='predicted' needs 'latency' among the objectives or constraints")
+
+    def swap(o: Objective) -> Objective:
+        if o.name != "latency":
+            return o
+        return PredictedLatency(predictor, o if isinstance(o, Latency) else None)
+
+    return [swap(o) for o in objectives], [swap(o) for o in metrics]

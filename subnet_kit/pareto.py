@@ -22,9 +22,11 @@ from typing import Any, Sequence
 import numpy as np
 
 __all__ = [
-    "nondominated_ranks", "pareto_mask", "crowding_distance", "hypervolume", "hypervolume_curve", "default_bounds", "chart_data",
-    "pareto_chart",
+    "nondominated_ranks", "pareto_mask", "crowding_distance", "hypervolume", "HypervolumeTracker", "hypervolume_curve",
+    "default_bounds", "axes", "chart_data", "pareto_chart", "KINDS",
 ]
+
+KINDS = ("front", "dominated", "infeasible")  # the kind of a point in a chart: on the front, dominated, infeasible
 
 
 def _as_F(F: Any) -> np.ndarray:
@@ -129,49 +131,81 @@ def hypervolume(F: Any, ref: Any, ideal: Any = None) -> float:
     return float(Hypervolume(ref_point=ref, ideal=ideal, nadir=ref, zero_to_one=True).do(F))
 
 
+class HypervolumeTracker:
+    """Hypervolume of a growing set of points in a fixed box ``[ideal, ref]``: `add` one point (with its violation)
+    and get the hypervolume of the feasible points so far. It is recomputed only when the front changes, i.e. when a
+    feasible point inside the box that no earlier point dominates arrives; the values never decrease.
+
+    >>> t = HypervolumeTracker(ref=[1.0, 1.0], ideal=[0.0, 0.0])
+    >>> [round(t.add(f), 2) for f in ([0.5, 0.5], [0.9, 0.9], [0.2, 0.8])]
+    [0.25, 0.25, 0.31]
+    """
+
+    def __init__(self, ref: Any, ideal: Any) -> None:
+        ideal = np.asarray(ideal, dtype=float).reshape(-1)
+        self.ref, self.ideal = _check_bounds(ideal[None, :], ref, ideal)
+        self.front = np.empty((0, len(self.ref)))  # (k, m): the non-dominated feasible points inside the box
+        self.value = 0.0  # the hypervolume of ``front``
+
+    def add(self, f: Any, cv: float = 0.0) -> float:
+        f = np.asarray(f, dtype=float).reshape(-1)
+        if f.shape != self.ref.shape:
+            raise ValueError(f"a point needs one value per objective ({len(self.ref)}), got {f.tolist()}")
+        if cv <= 0 and np.all(f < self.ref) and not np.any(np.all(self.front <= f, axis=1)):
+            self.front = np.vstack([self.front[~np.all(f <= self.front, axis=1)], f])
+            self.value = hypervolume(self.front, self.ref, self.ideal)
+        return self.value
+
+
 def hypervolume_curve(F: Any, ref: Any, ideal: Any = None, cv: Any = None) -> np.ndarray:
     """Hypervolume of the feasible points among the first ``k`` points, for ``k = 1 .. n`` (shape ``(n,)``);
     0 while no feasible point dominates ``ref``. The last value equals `hypervolume` of all feasible points."""
     F = _as_F(F)
     n = len(F)
     cv = np.zeros(n) if cv is None else np.asarray(cv, dtype=float).reshape(-1)
-    out = np.zeros(n)
     if n == 0:
-        return out
+        return np.zeros(0)
     ref, ideal = _check_bounds(F, ref, ideal)
-    front = np.empty((0, F.shape[1]))
-    hv = 0.0
-    for k in range(n):
-        f = F[k]
-        improves = cv[k] <= 0 and np.all(f < ref) and not np.any(np.all(front <= f, axis=1))
-        if improves:  # the front changes only when a feasible, non-dominated point inside the box arrives
-            front = np.vstack([front[~np.all(f <= front, axis=1)], f])
-            hv = hypervolume(front, ref, ideal)
-        out[k] = hv
-    return out
+    tracker = HypervolumeTracker(ref, ideal)
+    return np.array([tracker.add(F[k], cv[k]) for k in range(n)])
 
 
 # --------------------------------------------------------------------------------------------------------------
 # The Pareto chart: data first, then the figure (optuna's visualization/_pareto_front.py does the same)
 # --------------------------------------------------------------------------------------------------------------
+def axes(objectives: Sequence[str], x: str | None = None, y: str | None = None) -> tuple[str, str]:
+    """The axes of a chart of ``objectives``: ``x`` default the first objective, ``y`` default the first other one
+    (``x`` again when there is only one objective).
+
+    >>> axes(["error", "latency", "params"]), axes(["error", "latency"], x="latency"), axes(["params"])
+    (('error', 'latency'), ('latency', 'error'), ('params', 'params'))
+    """
+    if not objectives:
+        raise ValueError("no objectives to chart")
+    x = x or objectives[0]
+    return x, y or next((o for o in objectives if o != x), x)
+
+
 def chart_data(history: Any, objectives: Sequence[str], mask: Any, x: str | None = None, y: str | None = None):
-    """The table the Pareto chart draws: ``x``, ``y`` (default: the first two objectives), ``front`` (bool),
-    ``feasible``, ``eval`` and a readable ``label`` of the arch, one row per evaluation."""
+    """The table the Pareto chart draws: ``x``, ``y`` (default: see `axes`), ``front`` (bool), ``feasible``,
+    ``kind`` (one of `KINDS`: ``front``, ``dominated``, ``infeasible``), ``eval`` and a readable ``label`` of the
+    arch, one row per evaluation."""
     import pandas as pd
 
     from .space import Arch
 
-    x = x or objectives[0]
-    y = y or (objectives[1] if len(objectives) > 1 else objectives[0])
+    x, y = axes(objectives, x, y)
     for name in (x, y):
         if name not in history.columns:
             raise ValueError(f"no column {name!r} to plot; objectives: {', '.join(objectives)}")
+    front, feasible = np.asarray(mask, dtype=bool), history["feasible"].to_numpy(dtype=bool)
     return pd.DataFrame({
         "eval": history["eval"].to_numpy(),
         x: history[x].to_numpy(),
         **({y: history[y].to_numpy()} if y != x else {}),
-        "front": np.asarray(mask, dtype=bool),
-        "feasible": history["feasible"].to_numpy(dtype=bool),
+        "front": front,
+        "feasible": feasible,
+        "kind": np.where(front, KINDS[0], np.where(feasible, KINDS[1], KINDS[2])),
         "label": [Arch.from_json(a).short() for a in history["arch"]],
     })
 
@@ -183,22 +217,21 @@ def pareto_chart(history: Any, objectives: Sequence[str], mask: Any, units: dict
     import altair as alt
 
     data = chart_data(history, objectives, mask, x, y)
-    x = x or objectives[0]
-    y = y or (objectives[1] if len(objectives) > 1 else objectives[0])
+    x, y = axes(objectives, x, y)
     units = units or {}
     xt = f"{x} ({units[x]})" if units.get(x) else x
     yt = f"{y} ({units[y]})" if units.get(y) else y
-    data["kind"] = np.where(data["front"], "Pareto front", np.where(data["feasible"], "dominated", "infeasible"))
     enc = dict(
         x=alt.X(f"{x}:Q", title=xt, scale=alt.Scale(zero=False)),
         y=alt.Y(f"{y}:Q", title=yt, scale=alt.Scale(zero=False)),
         tooltip=["eval:Q", "label:N", alt.Tooltip(f"{x}:Q", format=".4g"), alt.Tooltip(f"{y}:Q", format=".4g")],
     )
-    colors = alt.Scale(domain=["Pareto front", "dominated", "infeasible"], range=["#1f77b4", "#bbbbbb", "#d62728"])
+    colors = alt.Scale(domain=list(KINDS), range=["#1f77b4", "#bbbbbb", "#d62728"])
+    legend = alt.Legend(labelExpr="datum.label == 'front' ? 'Pareto front' : datum.label")
     points = alt.Chart(data).mark_point(filled=True, size=40).encode(
-        color=alt.Color("kind:N", scale=colors, title=None),
-        shape=alt.Shape("kind:N", scale=alt.Scale(domain=["Pareto front", "dominated", "infeasible"],
-                                                  range=["circle", "circle", "cross"]), title=None),
+        color=alt.Color("kind:N", scale=colors, title=None, legend=legend),
+        shape=alt.Shape("kind:N", scale=alt.Scale(domain=list(KINDS), range=["circle", "circle", "cross"]), title=None,
+                        legend=legend),
         **enc,
     )
     line = alt.Chart(data[data["front"]].sort_values(x)).mark_line(interpolate="step-after", color="#1f77b4").encode(

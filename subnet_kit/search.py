@@ -1,12 +1,17 @@
 """Multi-objective search of sub-networks: one entry point, `search()`, over the strategies of
 `subnet_kit.strategies`, returning a `Result`.
 
-Scope: the loop between a strategy (ask/tell over integer genes) and the objectives (`objectives.py`) — caching,
-constraints, callbacks, stopping, the append-only log and resuming from it — and the `Result` it builds.
+Scope: the loop between a strategy (ask/tell over integer genes) and the objectives (`objectives.py`, which also
+resolves names and settings into objectives) — caching, constraints, callbacks, stopping, extending, replaying a
+log when resuming, and the live hypervolume. The `Result` it builds is `result.py`'s; the log file is `_log.py`'s.
 
 * `Search` holds the state and advances one evaluation per `Search.step` (the Jupyter widgets drive it from an
   asyncio task so that a Stop button stays responsive); `Search.run` loops until the budget is spent or `stop` is
-  called; `search()` is ``Search(...).run()``.
+  called; `Search.extend` adds budget to a finished search; `search()` is ``Search(...).run()``.
+* **Live hypervolume.** `Search.hv_curve` holds the hypervolume after each evaluation in a box fixed once
+  (`Search.hv_box`), so it only grows; the progress bar shows its last value and the widgets draw it.
+* **Nothing feasible.** When no evaluated arch meets the constraints, `Search.run` warns and
+  `Result.infeasible_message` says how far the closest one is from feasible.
 * **No arch is evaluated twice.** A strategy proposing an arch that was already evaluated gets the cached values
   back at once; that neither evaluates nor counts against ``budget`` (budget = distinct archs evaluated). Should a
   strategy propose nothing new for a long time (or the space be exhausted) the search ends early and says so in
@@ -36,28 +41,28 @@ True
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
-from dataclasses import dataclass, field
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from ._log import LOG_VERSION, SearchLog, json_default
 from .objectives import (
-    OBJECTIVES, Constraint, Context, Latency, LatencyPredictor, Objective, PredictedLatency, as_objective,
-    get_objective,
+    OBJECTIVES, Constraint, Context, LatencyPredictor, MeasureSettings, Objective, PredictedLatency, predict_latency,
+    resolve_objectives,
 )
-from .pareto import default_bounds, hypervolume_curve, nondominated_ranks, pareto_chart
-from .pareto import hypervolume as _hypervolume
+from .pareto import HypervolumeTracker, default_bounds, pareto_mask
+from .result import Result, _frame
 from .space import Arch, SearchSpace
 from .strategies import STRATEGIES, Strategy, make_strategy
 
-__all__ = ["search", "Search", "Result", "Callback", "LOG_VERSION"]
+__all__ = ["search", "Search", "Result", "Callback", "InfeasibleWarning", "LOG_VERSION"]
 
-LOG_VERSION = 1
 LATENCY_MODES = ("measured", "predicted")
+HV_MIN_POINTS = 10  # feasible evaluations that fix the live hypervolume's box when no ``ref`` is given
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -79,213 +84,15 @@ class Callback:
         pass
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Result
-# --------------------------------------------------------------------------------------------------------------
-@dataclass
-class Result:
-    """What a search found.
-
-    ``history``: one row per evaluation, in order — ``eval`` (0-based), ``arch`` (JSON, `Arch.from_json`), one
-    column per objective and per constrained metric, extra columns ``<objective>_<field>`` (e.g.
-    ``latency_iqr_ms``), ``feasible``, ``violation`` (summed relative constraint violation), ``time_s`` (wall time
-    of the evaluation) and ``elapsed_s`` (since the search started, across resumes).
-    """
-
-    history: Any  # pandas.DataFrame
-    objectives: list[str]  # names of the minimised objectives (columns of history)
-    units: dict[str, str] = field(default_factory=dict)  # unit of each objective / metric column
-    constraints: list[str] = field(default_factory=list)  # as text, e.g. "latency <= 15 ms"
-    meta: dict[str, Any] = field(default_factory=dict)  # strategy, seed, budget, stop_reason, predictor, ...
-
-    # ---- the front --------------------------------------------------------------------------------------------
-    @property
-    def F(self) -> np.ndarray:
-        """``(n, m)`` objective values of all evaluations (minimised)."""
-        return self.history[self.objectives].to_numpy(dtype=float).reshape(len(self.history), len(self.objectives))
-
-    @property
-    def cv(self) -> np.ndarray:
-        return self.history["violation"].to_numpy(dtype=float) if len(self.history) else np.zeros(0)
-
-    def pareto_mask(self) -> np.ndarray:
-        """Boolean mask of the rows on the Pareto front (feasible and non-dominated)."""
-        if len(self.history) == 0:
-            return np.zeros(0, dtype=bool)
-        return (nondominated_ranks(self.F, self.cv) == 0) & (self.cv <= 0)
-
-    def pareto(self) -> Any:
-        """The Pareto front: feasible, non-dominated rows of the history, sorted by the first objective."""
-        return self.history[self.pareto_mask()].sort_values([*self.objectives, "eval"]).reset_index(drop=True)
-
-    def archs(self, rows: Any = None) -> list[Arch]:
-        """The `Arch` of each row of ``rows`` (a DataFrame of history rows; default: the Pareto front)."""
-        rows = self.pareto() if rows is None else rows
-        return [Arch.from_json(a) for a in rows["arch"]]
-
-    # ---- hypervolume ------------------------------------------------------------------------------------------
-    def bounds(self, ref: Any = None, ideal: Any = None) -> tuple[np.ndarray, np.ndarray]:
-        """``(ideal, ref)`` used by `hypervolume`: given values, else from the feasible evaluations (best values,
-        and worst values plus 10 % of the range; see `pareto.default_bounds`)."""
-        feasible = self.F[self.cv <= 0]
-        if (ref is None or ideal is None) and len(feasible) == 0:
-            raise ValueError("no feasible evaluation yet: pass both ref and ideal to compute a hypervolume")
-        d_ideal, d_ref = default_bounds(feasible) if ref is None or ideal is None else (None, None)
-        return (np.asarray(d_ideal if ideal is None else ideal, dtype=float),
-                np.asarray(d_ref if ref is None else ref, dtype=float))
-
-    def hypervolume(self, ref: Any = None, ideal: Any = None) -> float:
-        """Normalised hypervolume of the feasible front: the fraction of the box ``[ideal, ref]`` it dominates
-        (pymoo's indicator; see `pareto.hypervolume`). Pass ``ref`` (and ``ideal``) in objective units to compare
-        runs; raises a ValueError when the front does not dominate ``ref``."""
-        ideal, ref = self.bounds(ref, ideal)
-        feasible = self.F[self.cv <= 0]
-        if len(feasible) == 0:
-            raise ValueError("no feasible evaluation: the hypervolume of an empty front is undefined here")
-        return _hypervolume(feasible, ref, ideal)
-
-    def hypervolume_curve(self, ref: Any = None, ideal: Any = None) -> Any:
-        """Hypervolume after each evaluation (a pandas Series indexed by the number of evaluations, 1..n), with the
-        same ``ref`` / ``ideal`` for every point (default: those of the final history)."""
-        import pandas as pd
-
-        ideal, ref = self.bounds(ref, ideal)
-        curve = hypervolume_curve(self.F, ref, ideal, self.cv)
-        return pd.Series(curve, index=pd.RangeIndex(1, len(curve) + 1, name="evaluations"), name="hypervolume")
-
-    # ---- picking one ------------------------------------------------------------------------------------------
-    def best(self, by: str | None = None, **limits: float) -> Any:
-        """The feasible row with the lowest ``by`` (default: the first objective) among those whose columns are at
-        most the given limits, e.g. ``result.best(latency=15)`` or ``result.best(by="params", error=0.15)``.
-        ``Arch.from_json(row["arch"])`` gives its arch."""
-        by = by or self.objectives[0]
-        cols = [c for c in self.history.columns if c not in ("arch",)]
-        for name in [by, *limits]:
-            if name not in self.history.columns:
-                raise ValueError(f"unknown column {name!r}; allowed: {', '.join(cols)}")
-        rows = self.history[self.history["feasible"].astype(bool)]
-        for name, limit in limits.items():
-            rows = rows[rows[name] <= limit]
-        if len(rows) == 0:
-            what = ", ".join(f"{k} <= {v:g}" for k, v in limits.items()) or "the constraints"
-            raise ValueError(f"no feasible evaluated sub-network satisfies {what}")
-        return rows.sort_values([by, "eval"]).iloc[0]
-
-    # ---- persistence ------------------------------------------------------------------------------------------
-    def to_csv(self, path: str | os.PathLike) -> Path:
-        """Write the history as CSV."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.history.to_csv(path, index=False)
-        return path
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"objectives": self.objectives, "units": self.units, "constraints": self.constraints,
-                "meta": self.meta, "history": self.history.to_dict(orient="records")}
-
-    def to_json(self, path: str | os.PathLike) -> Path:
-        """Write everything (history, objectives, units, constraints, meta) as JSON; `from_json` reads it back."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=1, default=_json_default))
-        return path
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Result":
-        return cls(_frame(d["history"], d["objectives"]), list(d["objectives"]), dict(d.get("units", {})),
-                   list(d.get("constraints", [])), dict(d.get("meta", {})))
-
-    @classmethod
-    def from_json(cls, path: str | os.PathLike) -> "Result":
-        return cls.from_dict(json.loads(Path(path).read_text()))
-
-    @classmethod
-    def from_log(cls, path: str | os.PathLike) -> "Result":
-        """The result as far as a search log goes (e.g. of a search still running, or killed)."""
-        header, records, _ = _read_log(Path(path))
-        return cls(_frame(records, header["objectives"]), header["objectives"], header["units"],
-                   header["key"]["constraints"], {"log": str(path), **header.get("meta", {})})
-
-    # ---- display ----------------------------------------------------------------------------------------------
-    def chart(self, x: str | None = None, y: str | None = None, title: str | None = None) -> Any:
-        """An Altair chart of all evaluations with the Pareto front (see `pareto.pareto_chart`)."""
-        return pareto_chart(self.history, self.objectives, self.pareto_mask(), self.units, x, y, title)
-
-    def __repr__(self) -> str:
-        n, front = len(self.history), int(self.pareto_mask().sum())
-        reason = self.meta.get("stop_reason")
-        return (f"Result({n} evaluations of {', '.join(self.objectives)}, {front} on the Pareto front"
-                + (f", constraints {'; '.join(self.constraints)}" if self.constraints else "")
-                + (f"; stopped: {reason}" if reason else "") + ")")
+class InfeasibleWarning(UserWarning):
+    """`Search.run` ended with no evaluated arch meeting the constraints (the message is
+    `Result.infeasible_message`); filter it with ``warnings.simplefilter("ignore", InfeasibleWarning)``."""
 
 
-def _frame(records: Sequence[dict[str, Any]], objectives: Sequence[str]) -> Any:
-    import pandas as pd
-
-    cols = ["eval", "arch", *objectives, "feasible", "violation", "time_s", "elapsed_s"]
-    df = pd.DataFrame(list(records))
-    return df if len(df) else pd.DataFrame(columns=cols)
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, np.bool_):
-        return bool(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
-# --------------------------------------------------------------------------------------------------------------
-# The log: header line + one line per evaluation, appended and fsync'ed
-# --------------------------------------------------------------------------------------------------------------
-def _read_log(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]], int]:
-    """``(header, records, good_bytes)``: a torn last line (a kill during the write) is ignored; ``good_bytes`` is
-    where the complete lines end."""
-    raw = path.read_bytes()
-    header, records, good = None, [], 0
-    for line in raw.splitlines(keepends=True):
-        if not line.endswith(b"\n"):
-            break  # torn write: the evaluation in flight
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            break
-        good += len(line)
-        if header is None:
-            if entry.get("kind") != "header":
-                raise ValueError(f"{path} is not a subnet-kit search log (no header line)")
-            header = entry
-        else:
-            entry.pop("kind", None)
-            records.append(entry)
-    if header is None:
-        raise ValueError(f"{path} holds no complete header line; delete it or use another log path")
-    if header.get("version") != LOG_VERSION:
-        raise ValueError(f"{path} is a version {header.get('version')} log; this kit reads version {LOG_VERSION}")
-    return header, records, good
-
-
-def _append(path: Path, entry: dict[str, Any]) -> None:
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(entry, default=_json_default) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _first_difference(a: Any, b: Any, where: str = "") -> str:
-    if isinstance(a, dict) and isinstance(b, dict):
-        for k in sorted(set(a) | set(b)):
-            if a.get(k) != b.get(k):
-                return _first_difference(a.get(k), b.get(k), f"{where}.{k}" if where else str(k))
-    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        for i, (x, y) in enumerate(zip(a, b)):
-            if x != y:
-                return _first_difference(x, y, f"{where}[{i}]")
-    return f"{where or 'settings'}: log has {a!r}, this search {b!r}"
+def _check_count(n: Any, what: str) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
+        raise ValueError(f"{what} must be an int > 0, got {n!r}")
+    return int(n)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -302,6 +109,9 @@ class Search:
     (0, 1)
     >>> s.run().meta["stop_reason"]
     'budget'
+    >>> s.extend(3)                            # 3 more distinct archs
+    >>> len(s.run().history), len(s.hv_curve)
+    (8, 0)
     """
 
     def __init__(
@@ -327,57 +137,29 @@ class Search:
         ref: Sequence[float] | None = None,
         max_repeats: int = 200,
     ) -> None:
-        if not isinstance(space, SearchSpace):
-            raise ValueError(f"space must be a SearchSpace (SearchSpace.for_model(supernet, ...)), got {type(space).__name__}")
-        if supernet is not None and getattr(supernet, "dims", None) != space.dims:
-            raise ValueError("the space was built for another super-network (its dims differ); use "
-                             "SearchSpace.for_model(supernet, ...)")
-        if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget <= 0:
-            raise ValueError(f"budget (distinct archs to evaluate) must be an int > 0, got {budget!r}")
-        objectives = list(objectives) if not isinstance(objectives, (str, Objective)) else [objectives]
-        if not objectives:
-            raise ValueError(f"no objectives given; pass one or more of {', '.join(OBJECTIVES)}, "
-                             f"an Objective or a callable arch -> float")
-        if isinstance(latency, str) and latency not in LATENCY_MODES:
-            raise ValueError(f"unknown latency mode {latency!r}; allowed: {', '.join(LATENCY_MODES)} or a LatencyPredictor")
-        if resume and log is None:
-            raise ValueError("resume=True needs the log to resume from: pass log='path/to/search.jsonl'")
-
-        self.space, self.budget, self.seed = space, int(budget), int(seed)
+        _check_setup(supernet, space, latency, resume, log)
+        self.space, self.budget, self.seed = space, _check_count(budget, "budget (distinct archs to evaluate)"), int(seed)
         self.context = Context(supernet=supernet, space=space, task=task)
-        self.objectives = [self._built_in(o, eval_limit) for o in objectives]
-        names = [o.name for o in self.objectives]
-        if len(set(names)) != len(names):
-            raise ValueError(f"objective names must be distinct, got {names}")
         self.constraints = [Constraint.parse(c) for c in (constraints or [])]
-        self.metrics = self._constrained_metrics(metrics, eval_limit)  # measured and recorded, not minimised
+        objs, mets = resolve_objectives(objectives, self.constraints, metrics, MeasureSettings(eval_limit=eval_limit))
         self.callbacks = list(callbacks or [])
-        self.progress = progress
-        self.max_repeats = max_repeats
-        if ref is not None and len(ref) != len(self.objectives):
-            raise ValueError(f"ref needs one value per objective ({len(self.objectives)}), got {list(ref)}")
-        self.ref = None if ref is None else np.asarray(ref, dtype=float)
-        self._hv_box: tuple[np.ndarray, np.ndarray] | None = None
-        self.log = Path(log) if log is not None else None
-        self.strategy = make_strategy(strategy, space, len(self.objectives), len(self.constraints), self.seed,
+        self.progress, self.max_repeats = progress, max_repeats
+        if ref is not None and len(ref) != len(objs):
+            raise ValueError(f"ref needs one value per objective ({len(objs)}), got {list(ref)}")
+        self.ref = None if ref is None else np.asarray(ref, dtype=float)  # the live hypervolume's reference point
+        self.strategy = make_strategy(strategy, space, len(objs), len(self.constraints), self.seed,
                                       **(strategy_options or {}))
-
-        header = self._open_log(resume)  # the previous header when resuming
-        self.predictor: LatencyPredictor | None = None
-        if isinstance(latency, LatencyPredictor) or latency == "predicted":
-            self._use_predictor(latency, header, predictor_samples)
+        self.log = Path(log) if log is not None else None
+        self._log = SearchLog(self.log, resume) if self.log is not None else None  # refuses an existing log early
+        self.predictor = self._latency_predictor(latency, [*objs, *mets], predictor_samples)
+        self.objectives, self.metrics = predict_latency(objs, mets, self.predictor) if self.predictor else (objs, mets)
         for o in self.measures:
             o.check_context(self.context)
-        self.key = json.loads(json.dumps({
-            "strategy": self.strategy.config(), "seed": self.seed, "space": space.to_dict(),
-            "objectives": [o.config() for o in self.objectives], "metrics": [o.config() for o in self.metrics],
-            "constraints": [str(c) for c in self.constraints],
-        }, default=_json_default))
-        if header is not None and header["key"] != self.key:
-            raise ValueError(f"cannot resume from {self.log}: it was written by a search with other settings "
-                             f"({_first_difference(header['key'], self.key)}); use the same settings or a new log")
-        if self.log is not None and header is None:
-            _append(self.log, self._header())
+        self.key = self._key()
+        if self._log is not None:
+            self._log.check(self.key)
+            self._log.start(self._header())
+        self._replay = self._log.replay if self._log is not None else []  # logged records a resumed run replays
 
         self.records: list[dict[str, Any]] = []  # the history, in evaluation order
         self._by_arch: dict[Arch, dict[str, Any]] = {}
@@ -388,66 +170,53 @@ class Search:
         self.stop_reason: str | None = None
         self._elapsed0 = self._replay[-1]["elapsed_s"] if self._replay else 0.0
         self._t0: float | None = None
-        self._bar = None
+        self._bar = None  # the tqdm bar while `run` runs with progress
+        self.hv_curve: list[float] = []  # live hypervolume in `hv_box` after each evaluation, once the box is fixed
+        self._hv_box: tuple[np.ndarray, np.ndarray] | None = None
+        self._hv: HypervolumeTracker | None = None
 
     # ---- construction helpers ---------------------------------------------------------------------------------
-    @staticmethod
-    def _built_in(o: Any, eval_limit: int | None) -> Objective:
-        if isinstance(o, str) and o == "error":
-            return get_objective("error", limit=eval_limit)
-        return as_objective(o)
-
-    def _constrained_metrics(self, given: Sequence[Any], eval_limit: int | None) -> list[Objective]:
-        """The given metrics, plus a built-in one for each constraint on a name that is not measured otherwise."""
-        metrics = [self._built_in(m, eval_limit) for m in given]
-        known = {o.name for o in self.objectives}
-        if known & {m.name for m in metrics} or len({m.name for m in metrics}) != len(metrics):
-            raise ValueError(f"metric names must be distinct and differ from the objectives' ({', '.join(sorted(known))})")
-        known |= {m.name for m in metrics}
-        for c in self.constraints:
-            if c.name not in known and c.name not in OBJECTIVES:
-                raise ValueError(f"constraint {str(c)!r} is on {c.name!r}, which is neither an objective of this "
-                                 f"search ({', '.join(sorted(known))}) nor a built-in one ({', '.join(OBJECTIVES)})")
-            if c.name not in known:
-                metrics.append(self._built_in(c.name, eval_limit))
-                known.add(c.name)
-        units = {o.name: o.unit for o in [*self.objectives, *metrics]}
-        for c in self.constraints:
-            if c.unit and c.unit != units[c.name]:
-                raise ValueError(f"constraint {str(c)!r} is in {c.unit!r} but {c.name} is measured in "
-                                 f"{units[c.name]!r}; write the bound in {units[c.name]!r}")
-        return metrics
-
     @property
     def measures(self) -> list[Objective]:
         """Everything measured per arch: the objectives, then the constrained metrics."""
         return [*self.objectives, *self.metrics]
 
-    def _use_predictor(self, latency: "str | LatencyPredictor", header: dict | None, n: int) -> None:
-        lists = (self.objectives, self.metrics)
-        where = [(lst, i) for lst in lists for i, o in enumerate(lst) if o.name == "latency"]
-        if not where:
+    @property
+    def units(self) -> dict[str, str]:
+        return {o.name: o.unit for o in self.measures}
+
+    def _latency_predictor(self, latency: "str | LatencyPredictor", measures: list[Objective],
+                           n: int) -> LatencyPredictor | None:
+        """The predictor of ``latency="predicted"`` (or the one given): logged when resuming, else fitted on ``n``
+        archs measured by the search's latency objective. None for measured latency."""
+        if not (isinstance(latency, LatencyPredictor) or latency == "predicted"):
+            return None
+        measured = next((o for o in measures if o.name == "latency"), None)
+        if measured is None:
             raise ValueError("latency='predicted' needs 'latency' among the objectives or constraints")
-        lst, i = where[0]
-        measured = lst[i] if isinstance(lst[i], Latency) else Latency()
         if isinstance(latency, LatencyPredictor):
-            predictor = latency
-        elif header is not None and header.get("predictor"):
-            predictor = LatencyPredictor.from_dict(header["predictor"])  # resume: the same predictor as before
-        else:
-            if self.context.supernet is None:
-                raise ValueError("latency='predicted' fits the predictor on measured archs: pass a supernet")
-            predictor = LatencyPredictor.fit(self.context.supernet, self.space, n, latency=measured, seed=self.seed,
-                                             progress=self.progress)
-        self.predictor = predictor
-        lst[i] = PredictedLatency(predictor, measured)
+            return latency
+        header = self._log.header if self._log is not None else None
+        if header is not None and header.get("predictor"):
+            return LatencyPredictor.from_dict(header["predictor"])  # resume: the same predictor as before
+        if self.context.supernet is None:
+            raise ValueError("latency='predicted' fits the predictor on measured archs: pass a supernet")
+        return LatencyPredictor.fit(self.context.supernet, self.space, n, latency=measured, seed=self.seed,
+                                    progress=self.progress)
+
+    def _key(self) -> dict[str, Any]:
+        """The settings that define the search (a resumed search must have the same ones), as plain JSON data."""
+        return json.loads(json.dumps({
+            "strategy": self.strategy.config(), "seed": self.seed, "space": self.space.to_dict(),
+            "objectives": [o.config() for o in self.objectives], "metrics": [o.config() for o in self.metrics],
+            "constraints": [str(c) for c in self.constraints],
+        }, default=json_default))
 
     def _header(self) -> dict[str, Any]:
         import torch
 
         return {
-            "kind": "header", "version": LOG_VERSION, "key": self.key,
-            "objectives": [o.name for o in self.objectives], "units": self.units,
+            "key": self.key, "objectives": [o.name for o in self.objectives], "units": self.units,
             "predictor": self.predictor.to_dict() if self.predictor else None,
             "meta": {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "torch": torch.__version__,
                      "threads": torch.get_num_threads(), "device": self._device()},
@@ -456,27 +225,6 @@ class Search:
     def _device(self) -> str | None:
         sn = self.context.supernet
         return str(next(sn.parameters()).device) if sn is not None else None
-
-    def _open_log(self, resume: bool) -> dict[str, Any] | None:
-        self._replay: list[dict[str, Any]] = []
-        if self.log is None:
-            return None
-        if not self.log.exists() or self.log.stat().st_size == 0:
-            self.log.parent.mkdir(parents=True, exist_ok=True)
-            return None
-        if not resume:
-            raise ValueError(f"the log {self.log} already exists; pass resume=True (CLI: --resume) to continue that "
-                             f"search, or choose another log path")
-        header, records, good = _read_log(self.log)
-        if good < self.log.stat().st_size:  # drop the torn last line so that appends start on a fresh line
-            with open(self.log, "r+b") as f:
-                f.truncate(good)
-        self._replay = records
-        return header
-
-    @property
-    def units(self) -> dict[str, str]:
-        return {o.name: o.unit for o in self.measures}
 
     # ---- the loop ---------------------------------------------------------------------------------------------
     @property
@@ -502,6 +250,13 @@ class Search:
     def proceed(self) -> None:
         """Undo `stop`, so that `step` evaluates again."""
         self._stop, self.stop_reason = False, None
+
+    def extend(self, n: int) -> None:
+        """Evaluate ``n`` more distinct archs than the history holds now: the budget becomes ``len(records) + n`` and
+        the next `run` or `step` continues a finished or stopped search from the strategy's state (nothing is
+        evaluated again; a search that ran out of new archs gets ``max_repeats`` more proposals to find one)."""
+        self.budget = len(self.records) + _check_count(n, "n (more distinct archs to evaluate)")
+        self._stop, self.stop_reason, self._repeats = False, None, 0
 
     def step(self) -> dict[str, Any] | None:
         """Advance until one more arch is in the history (evaluated now, or replayed from the log) and return its
@@ -534,19 +289,25 @@ class Search:
         return None
 
     def run(self) -> "Result":
-        """Evaluate until done (budget, `stop`, or nothing new to propose); returns the `Result`."""
+        """Evaluate until done (budget, `stop`, or nothing new to propose); returns the `Result`. When no evaluated
+        arch meets the constraints, warns with `Result.infeasible_message` (the result is complete all the same)."""
         from tqdm.auto import tqdm
 
         self.proceed()
         with tqdm(total=self.budget, initial=len(self.records), desc=f"search ({self.strategy.name})",
-                  disable=not self.progress, unit="eval") as self._bar:
-            while self.step() is not None:
-                pass
-        self._bar = None
+                  disable=not self.progress, unit="eval") as bar:
+            self._bar = bar
+            try:
+                while self.step() is not None:
+                    pass
+            finally:
+                self._bar = None
         result = self.result()
         if self.predictor is not None and self.stop_reason != "stopped":
             self._remeasure_front(result)
             result = self.result()
+        if result.infeasible_message:
+            warnings.warn(result.infeasible_message, InfeasibleWarning, stacklevel=2)
         return result
 
     def _replayed(self, arch: Arch) -> dict[str, Any] | None:
@@ -576,39 +337,53 @@ class Search:
             "time_s": time.perf_counter() - t0,
             "elapsed_s": self._elapsed0 + time.perf_counter() - self._t0,
         }
-        if self.log is not None:
-            _append(self.log, {"kind": "eval", **record})
+        if self._log is not None:
+            self._log.append(record)
         return record
 
     def _add(self, record: dict[str, Any]) -> None:
         self.records.append(record)
         self._by_arch[Arch.from_json(record["arch"])] = record
+        self._update_hv(record)
         if self._bar is not None:
             self._bar.update(1)
             self._bar.set_postfix(self._progress_info(), refresh=False)
 
-    def hv_box(self, min_points: int = 10) -> tuple[np.ndarray, np.ndarray] | None:
-        """``(ideal, ref)`` of the live hypervolume (progress bar, widgets), fixed once chosen so that the live value
-        only grows: ``ref`` as given, else the worst values plus 10 % of the range of the first ``min_points``
-        feasible evaluations; ``ideal`` 0 (or the best value, if an objective goes below 0). None until then."""
-        if self._hv_box is None:
-            r = self.result()
-            F = r.F[r.cv <= 0]
-            if self.ref is None and len(F) < min_points or len(F) == 0:
-                return None
-            ref = self.ref if self.ref is not None else default_bounds(F)[1]
-            self._hv_box = (np.minimum(F.min(0), 0.0), ref)
+    # ---- live hypervolume -------------------------------------------------------------------------------------
+    def hv_box(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(ideal, ref)`` of the live hypervolume `hv_curve` (progress bar, widgets), fixed once chosen so that the
+        live value only grows: ``ref`` as given, else the worst values plus 10 % of the range of the first
+        ``HV_MIN_POINTS`` (10) feasible evaluations; ``ideal`` 0 (or the best value, if an objective goes below 0).
+        None until then."""
         return self._hv_box
 
-    def _progress_info(self) -> dict[str, str]:
-        r = self.result()
-        box = self.hv_box()
-        try:
-            hv = f"{r.hypervolume(ref=box[1], ideal=box[0]):.3f}" if box is not None else "-"
-        except ValueError:  # nothing inside the box yet
-            hv = "0"
-        return {"hv": hv, "front": str(int(r.pareto_mask().sum()))}
+    def _update_hv(self, record: dict[str, Any]) -> None:
+        """Append to `hv_curve`; when this record fixes the box, the curve so far is back-filled in it first, so
+        ``len(hv_curve) == len(records)`` from then on and it equals `Result.hypervolume_curve` in the same box."""
+        if self._hv is None:
+            F, cv = self._F(), np.array([r["violation"] for r in self.records], dtype=float)
+            feasible = F[cv <= 0]
+            if len(feasible) == 0 or self.ref is None and len(feasible) < HV_MIN_POINTS:
+                return
+            ref = self.ref if self.ref is not None else default_bounds(feasible)[1]
+            ideal = np.minimum(feasible.min(0), 0.0)
+            ideal = np.where(ideal < ref, ideal, ref - np.maximum(np.abs(ref), 1.0))  # a valid box whatever ref is
+            self._hv_box, self._hv = (ideal, ref), HypervolumeTracker(ref, ideal)
+            self.hv_curve = [self._hv.add(f, c) for f, c in zip(F, cv)]
+        else:
+            self.hv_curve.append(self._hv.add(self._F([record])[0], record["violation"]))
 
+    def _F(self, records: Sequence[dict[str, Any]] | None = None) -> np.ndarray:
+        records = self.records if records is None else records
+        return np.array([[r[o.name] for o in self.objectives] for r in records], dtype=float).reshape(
+            len(records), len(self.objectives))
+
+    def _progress_info(self) -> dict[str, str]:
+        cv = np.array([r["violation"] for r in self.records], dtype=float)
+        return {"hv": f"{self.hv_curve[-1]:.3f}" if self.hv_curve else "-",
+                "front": str(int(pareto_mask(self._F(), cv).sum()))}
+
+    # ---- telling and reporting --------------------------------------------------------------------------------
     def _tell(self) -> None:
         F = [[r[o.name] for o in self.objectives] for r in self._answered]
         G = [[c.g(r[c.name]) for c in self.constraints] for r in self._answered]
@@ -619,11 +394,13 @@ class Search:
                 cb.on_generation(result)
 
     def _remeasure_front(self, result: "Result") -> None:
-        """latency='predicted': measure the front's latencies for real (column ``latency_measured``)."""
+        """latency='predicted': measure the front's latencies for real (column ``latency_measured``; archs
+        measured by an earlier `run` keep their value)."""
         measured = next(o for o in self.measures if isinstance(o, PredictedLatency)).measured
         for arch in result.archs():
             rec = self._by_arch[arch]
-            rec["latency_measured"] = measured(arch, self.context)[0]
+            if "latency_measured" not in rec:
+                rec["latency_measured"] = measured(arch, self.context)[0]
 
     def result(self) -> "Result":
         """The `Result` so far."""
@@ -634,12 +411,25 @@ class Search:
             "predictor": self.predictor.to_dict() if self.predictor else None,
             "replayed": min(len(self._replay), len(self.records)),
         }
-        return Result(_frame(self.records, [o.name for o in self.objectives]), [o.name for o in self.objectives],
-                      self.units, [str(c) for c in self.constraints], meta)
+        names = [o.name for o in self.objectives]
+        return Result(_frame(self.records, names), names, self.units, [str(c) for c in self.constraints], meta)
 
     def __repr__(self) -> str:
         return (f"Search({self.strategy!r}, {len(self.records)}/{self.budget} evaluations of "
                 f"{', '.join(o.name for o in self.objectives)})")
+
+
+def _check_setup(supernet: Any, space: Any, latency: Any, resume: bool, log: Any) -> None:
+    """The cheap checks of `Search`'s arguments, before anything is built."""
+    if not isinstance(space, SearchSpace):
+        raise ValueError(f"space must be a SearchSpace (SearchSpace.for_model(supernet, ...)), got {type(space).__name__}")
+    if supernet is not None and getattr(supernet, "dims", None) != space.dims:
+        raise ValueError("the space was built for another super-network (its dims differ); use "
+                         "SearchSpace.for_model(supernet, ...)")
+    if isinstance(latency, str) and latency not in LATENCY_MODES:
+        raise ValueError(f"unknown latency mode {latency!r}; allowed: {', '.join(LATENCY_MODES)} or a LatencyPredictor")
+    if resume and log is None:
+        raise ValueError("resume=True needs the log to resume from: pass log='path/to/search.jsonl'")
 
 
 def search(
@@ -666,7 +456,9 @@ def search(
     search. ``constraints``: e.g. ``["latency <= 15", ("params", "<=", 10e6)]``, on objectives or on other built-in
     metrics (measured then too). ``callbacks``: `Callback` objects. ``log`` / ``resume``: see the module docstring.
     ``metrics``: more quantities to measure and record per arch without minimising them (names, `Objective`
-    instances or callables; e.g. a configured ``Latency(...)`` that a constraint then uses).
+    instances or callables; e.g. a configured ``Latency(...)`` that a constraint then uses). Names are resolved by
+    `objectives.resolve_objectives`. When no evaluated arch meets the constraints, an `InfeasibleWarning` says so and
+    ``result.infeasible_message`` holds the report.
 
     Keyword options: ``eval_limit`` (validation examples for ``"error"``, default 500), ``latency``
     (``"measured"``, ``"predicted"`` — fit a `LatencyPredictor` on ``predictor_samples`` measured archs, search on
@@ -689,6 +481,6 @@ def search(
 
 
 search.__doc__ = search.__doc__.format(
-    objectives=", ".join(f"``{n}``" for n in ("error", "params", "flops", "latency", "memory")),
+    objectives=", ".join(f"``{n}``" for n in OBJECTIVES),
     strategies=", ".join(f"``{n}``" for n in sorted(STRATEGIES)),
 )

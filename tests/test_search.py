@@ -20,7 +20,7 @@ import torch
 
 from subnet_kit import Arch, SearchSpace
 from subnet_kit.objectives import Latency
-from subnet_kit.search import Callback, Result, Search, search
+from subnet_kit.search import Callback, InfeasibleWarning, Result, Search, search
 from subnet_kit.strategies import STRATEGIES, Strategy
 
 # Cheap synthetic objectives on a MiniLM-shaped per-layer space (no model): "capacity_gap" falls with heads and FFN
@@ -59,14 +59,17 @@ def same(a: Result, b: Result) -> bool:
 # ---- strategies ----------------------------------------------------------------------------------------------
 def test_all_strategies_are_registered_and_exported():
     import subnet_kit
+    import subnet_kit.strategies as strategies
 
     assert set(STRATEGIES) == {"random", "local", "nsga2", "morea", "tpe"}
+    exported = [getattr(strategies, n) for n in strategies.__all__]
+    assert all(cls in exported for cls in STRATEGIES.values())  # every registered class importable from the package
     for name in ("search", "Search", "Result", "Callback", "Latency", "Constraint", "LatencyPredictor"):
         assert name in subnet_kit.__all__ and hasattr(subnet_kit, name)
 
 
 @pytest.mark.parametrize("module", ["subnet_kit.search", "subnet_kit.objectives", "subnet_kit.pareto",
-                                    "subnet_kit.strategies.base"])
+                                    "subnet_kit._log", "subnet_kit.strategies.base"])
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0
@@ -191,21 +194,84 @@ def test_step_and_stop_from_a_callback_then_continue():
     assert same(r, run("morea", budget=20))
 
 
-def test_live_hypervolume_only_grows():
+def test_live_hypervolume_only_grows_and_equals_the_result_curve_in_its_box():
     s = Search(None, SPACE, None, OBJ, strategy="nsga2", budget=40, seed=0, strategy_options=SMALL["nsga2"])
-    live = []
+    lengths, bars = [], []
     while s.step() is not None:
-        live.append(s._progress_info()["hv"])
-    assert live[:9] == ["-"] * 9 and live[9] != "-"  # the box is fixed after 10 feasible evaluations
-    values = [float(v) for v in live[9:]]
-    assert values == sorted(values) and 0 < values[-1] < 1
+        lengths.append(len(s.hv_curve))
+        bars.append(s._progress_info()["hv"])
+    assert lengths[:9] == [0] * 9 and lengths[9:] == list(range(10, 41))  # box fixed after 10 feasible: back-filled
+    assert bars[:9] == ["-"] * 9 and bars[-1] == f"{s.hv_curve[-1]:.3f}"  # the progress bar shows the live value
+    assert s.hv_curve == sorted(s.hv_curve) and 0 < s.hv_curve[-1] < 1
     ideal, ref = s.hv_box()
-    assert np.all(ideal == 0) and s.result().hypervolume(ref, ideal) == pytest.approx(values[-1], abs=1e-3)
-    given = Search(None, SPACE, None, OBJ, budget=5, ref=[30e6, 1.0])
-    given.step()
-    assert given.hv_box()[1].tolist() == [30e6, 1.0]
+    assert np.all(ideal == 0)
+    assert s.hv_curve == pytest.approx(s.result().hypervolume_curve(ref, ideal).tolist(), abs=1e-12)
+    given = Search(None, SPACE, None, OBJ, budget=5, ref=[30e6, 1.0], constraints=["params <= 10e6"])
+    given.run()
+    assert given.hv_box()[1].tolist() == [30e6, 1.0]  # a given ref fixes the box at the first feasible point
+    assert len(given.hv_curve) == 5 and given.hv_curve == pytest.approx(
+        given.result().hypervolume_curve(*given.hv_box()[::-1]).tolist())
     with pytest.raises(ValueError, match="ref needs one value per objective"):
         Search(None, SPACE, None, OBJ, ref=[1.0])
+
+
+def test_extend_continues_a_finished_search_as_if_the_budget_had_been_larger(tmp_path):
+    s = Search(None, SPACE, None, OBJ, strategy="nsga2", budget=12, seed=2, strategy_options=SMALL["nsga2"],
+               log=tmp_path / "s.jsonl")
+    assert len(s.run().history) == 12 and s.step() is None
+    s.extend(8)
+    assert s.budget == 20 and s.stop_reason is None
+    r = s.run()
+    assert len(r.history) == 20 and r.meta["stop_reason"] == "budget" and len(s.hv_curve) == 20
+    assert same(r, run("nsga2", budget=20, seed=2))  # the strategy went on from its state: same as one long run
+    assert len(log_lines(tmp_path / "s.jsonl")) == 21  # header + 20, nothing twice
+    s.stop()
+    s.extend(1)  # also after stop(): step continues
+    assert s.step()["eval"] == 20
+    for n in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match=r"n \(more distinct archs to evaluate\) must be an int > 0"):
+            s.extend(n)
+    assert s.budget == 21  # a refused extend changes nothing
+
+
+# ---- a search in which nothing is feasible -----------------------------------------------------------------------
+def test_infeasible_search_ends_with_a_clear_report(tmp_path):
+    with pytest.warns(InfeasibleWarning, match=r"no feasible architecture among 10 evaluated; the closest violates "
+                                               r"params <= 10 by [0-9.e+]+ parameters \(params = "):
+        r = run("random", budget=10, constraints=["params <= 10"], log=tmp_path / "s.jsonl")
+    closest = r.history.loc[r.history["violation"].idxmin()]
+    assert f"by {closest['params'] - 10:.3g} parameters" in r.infeasible_message
+    assert f"at eval {closest['eval']})" in r.infeasible_message
+    assert len(r.history) == 10 and not r.history["feasible"].any() and len(r.pareto()) == 0
+    saved = json.loads(r.to_json(tmp_path / "result.json").read_text())
+    assert saved["infeasible_message"] == r.infeasible_message  # result.json carries the report
+    assert Result.from_json(tmp_path / "result.json").infeasible_message == r.infeasible_message
+    assert len(log_lines(tmp_path / "s.jsonl")) == 11  # the run and its log are kept
+    assert r.chart().to_dict()["layer"]  # the chart still draws (all points infeasible)
+    with pytest.warns(InfeasibleWarning):
+        two = run("random", budget=4, constraints=["params <= 10", "flops <= 1e12"])
+    assert "params <= 10 by" in two.infeasible_message and "flops" not in two.infeasible_message  # only the broken one
+    assert run("random", budget=4, constraints=["params <= 30e6"]).infeasible_message is None
+    assert run("random", budget=4).infeasible_message is None
+
+
+def test_cli_prints_the_infeasible_report_and_exits_1(capsys):
+    from subnet_kit.cli import _print_result
+
+    with pytest.warns(InfeasibleWarning):
+        r = run("random", budget=6, constraints=["params <= 10"])
+    assert _print_result(r, r.pareto()) == 1
+    out, err = capsys.readouterr()
+    assert "6 evaluations (stopped: budget), none feasible" in out and "hypervolume" not in out
+    assert err.startswith("subnet-kit: no feasible architecture among 6 evaluated; the closest violates params <= 10")
+    assert "--resume and a larger --budget" in err
+    ok = run("random", budget=6, constraints=["params <= 30e6"])
+    assert _print_result(ok, ok.pareto()) == 0
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert err == "" and f"{len(ok.pareto())} on the Pareto front:" in out and "hypervolume" in lines[-1]
+    assert lines[2].split() == ["arch", "params", "capacity_gap"] and set(lines[3]) <= {" ", "-"}
+    assert len(lines) == 4 + len(ok.pareto()) + 1  # blank, title, header, rule, one row per front arch, hypervolume
 
 
 # ---- log and resume ------------------------------------------------------------------------------------------
@@ -424,7 +490,7 @@ def test_cli_search_bad_input_is_one_clear_line_before_any_work(capsys):
         (["--objectives", "error,accuracy"], "unknown objective 'accuracy'"),
         (["--strategy-option", "pop_size"], "KEY=VALUE"),
         (["--strategy-option", "popsize=4"], "unknown option(s) popsize for strategy 'nsga2'; allowed: pop_size=20"),
-        (["--constraint", "speed <= 3"], "--constraint on 'speed'"),
+        (["--constraint", "speed <= 3"], "constraint 'speed <= 3' is on 'speed', which is neither an objective"),
         (["--constraint", "latency == 3"], "NAME <= NUMBER"),
     ]:
         t0 = time.perf_counter()

@@ -1,25 +1,25 @@
 """Search strategies: small ask/tell classes over the integer encoding of a `SearchSpace`.
 
-Every module of this package defines one strategy (a `Strategy` subclass with a unique ``name``); importing the
-package registers them all in `STRATEGIES`, so adding a strategy is adding one file. ``search(strategy=...)``
-takes a registered name, a `Strategy` subclass, or an instance.
+Every module of this package defines one strategy (a `Strategy` subclass with a unique ``name``, which registers
+it in `STRATEGIES`); the package imports each module by name below and re-exports its class, so the list here is the
+list of strategies. ``search(strategy=...)`` takes a registered name, a `Strategy` subclass, or an instance; adding a
+strategy is one file plus one import line here.
 
-=========  ===================================================================================================
-``random``  uniform random sampling (the baseline every other strategy must beat)
-``local``   Pareto local search: mutate members of the current Pareto front to their grid neighbours
-``nsga2``   NSGA-II (pymoo) through ask/tell, integer sampling, SBX + polynomial mutation with rounding repair
-``morea``   multi-objective regularized (aging) evolution
-``tpe``     Optuna's multi-objective TPE sampler (model-based) through ask/tell
-=========  ===================================================================================================
+=========  ==============  =====================================================================================
+``random``  `RandomSearch`  uniform random sampling (the baseline every other strategy must beat)
+``local``   `LocalSearch`   Pareto local search: mutate members of the current Pareto front to their grid neighbours
+``nsga2``   `NSGA2`         NSGA-II (pymoo) through ask/tell, integer sampling, SBX + polynomial mutation with rounding
+                            repair
+``morea``   `MOREA`         multi-objective regularized (aging) evolution
+``tpe``     `TPE`           Optuna's multi-objective TPE sampler (model-based) through ask/tell
+=========  ==============  =====================================================================================
 """
 
-import importlib
-import pkgutil
-
 from .base import STRATEGIES, Strategy, make_strategy
+from .local import LocalSearch
+from .morea import MOREA
+from .nsga2 import NSGA2
+from .random import RandomSearch
+from .tpe import TPE
 
-for _m in pkgutil.iter_modules(__path__):
-    if _m.name != "base":
-        importlib.import_module(f"{__name__}.{_m.name}")
-
-__all__ = ["STRATEGIES", "Strategy", "make_strategy"]
+__all__ = ["STRATEGIES", "Strategy", "make_strategy", "RandomSearch", "LocalSearch", "NSGA2", "MOREA", "TPE"]
