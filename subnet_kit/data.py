@@ -540,25 +540,7 @@ def _prepare(raw: datasets.DatasetDict, *, text_column: str, label_column: str, 
         _require_columns(split, [text_column, label_column], f"{name!r} split {split_name!r}",
                          hint=". Name them with load_task(..., text_column=..., label_column=...)")
 
-    # one python list per split; splits without any label (e.g. GLUE's test) are treated as absent
-    columns: dict[str, tuple[list[str], list[Any]]] = {}
-    for split_name, split in splits.items():
-        raw_labels = list(split[label_column])
-        class_label = isinstance(split.features[label_column], datasets.ClassLabel)
-        missing = [i for i, x in enumerate(raw_labels) if _is_missing(x, class_label)]
-        if split_name != "train" and len(missing) == len(raw_labels):
-            continue
-        if missing:
-            raise ValueError(f"{name!r} split {split_name!r}: {len(missing)} rows have no label in column "
-                             f"{label_column!r} (first at data row {missing[0] + 1}, counting from 1)")
-        texts = ["" if t is None else str(t) for t in split[text_column]]
-        blank = [i for i, t in enumerate(texts) if not t.strip()]
-        if blank:
-            rows = ", ".join(str(i + 1) for i in blank[:5]) + (", ..." if len(blank) > 5 else "")
-            raise ValueError(f"{name!r} split {split_name!r}: {len(blank)} rows have an empty or whitespace-only "
-                             f"text in column {text_column!r} (data rows {rows}, counting from 1); remove or fill them")
-        columns[split_name] = (texts, raw_labels)
-
+    columns = _read_columns(splits, text_column, label_column, name)
     found = sorted(set(columns["train"][1]), key=str)
     if len(found) < 2:
         raise ValueError(f"{name!r}: a classifier needs at least 2 classes, but every training label in column "
@@ -585,6 +567,30 @@ def _prepare(raw: datasets.DatasetDict, *, text_column: str, label_column: str, 
         parts = _stratified_split(np.asarray(encoded["train"][1]), (0.9, 0.1), seed)
         data["train"], data["validation"] = (data["train"].select(idx) for idx in parts)
     return datasets.DatasetDict({s: data[s] for s in SPLITS}), label_names
+
+
+def _read_columns(splits: dict[str, datasets.Dataset], text_column: str, label_column: str,
+                  name: str) -> dict[str, tuple[list[str], list[Any]]]:
+    """``split -> (texts, labels)`` as python lists; splits without any label (e.g. GLUE's test) are left out.
+    Rows without a label or with a blank text are a ValueError naming how many and the first rows."""
+    columns: dict[str, tuple[list[str], list[Any]]] = {}
+    for split_name, split in splits.items():
+        raw_labels = list(split[label_column])
+        class_label = isinstance(split.features[label_column], datasets.ClassLabel)
+        missing = [i for i, x in enumerate(raw_labels) if _is_missing(x, class_label)]
+        if split_name != "train" and len(missing) == len(raw_labels):
+            continue
+        if missing:
+            raise ValueError(f"{name!r} split {split_name!r}: {len(missing)} rows have no label in column "
+                             f"{label_column!r} (first at data row {missing[0] + 1}, counting from 1)")
+        texts = ["" if t is None else str(t) for t in split[text_column]]
+        blank = [i for i, t in enumerate(texts) if not t.strip()]
+        if blank:
+            rows = ", ".join(str(i + 1) for i in blank[:5]) + (", ..." if len(blank) > 5 else "")
+            raise ValueError(f"{name!r} split {split_name!r}: {len(blank)} rows have an empty or whitespace-only "
+                             f"text in column {text_column!r} (data rows {rows}, counting from 1); remove or fill them")
+        columns[split_name] = (texts, raw_labels)
+    return columns
 
 
 def _label_encoding(train_labels: list[Any], feature: Any, label_column: str,

@@ -201,3 +201,13 @@ def test_from_pretrained_local_directory(tmp_path):
     BertModel(BertConfig(**TINY)).save_pretrained(tmp_path)
     sn = SuperNet.from_pretrained(str(tmp_path), num_labels=4, pooling="cls")
     assert sn.dims.layers == 3 and sn.dims.head_dim == 16 and sn.dims.num_labels == 4
+
+
+def test_from_config_and_from_pretrained_build_the_same_shape(tmp_path):
+    config = BertConfig(**TINY, classifier_dropout=0.3)
+    BertModel(config).save_pretrained(tmp_path)
+    from_config = SuperNet.from_config(config, num_labels=3)
+    pretrained = SuperNet.from_pretrained(str(tmp_path), num_labels=3)
+    assert from_config.shape.classifier_dropout == pretrained.shape.classifier_dropout == 0.3  # from_config read it too
+    assert {**from_config.shape.to_dict(), "extra": None} == {**pretrained.shape.to_dict(), "extra": None}
+    assert SuperNet.from_config(config, num_labels=3, classifier_dropout=0.0).dropout.p == 0.0
