@@ -128,7 +128,7 @@ def test_latency_objective_settings_are_checked_and_recorded(tiny):
         Latency(mode="onnx")
     space = SearchSpace.for_model(tiny, "uniform")
     value, extras = Latency(seq_len=8, repeats=10, warmup=1)(space.smallest(), Context(supernet=tiny, space=space))
-    assert value > 0 and set(extras) == {"iqr_ms", "threads"}
+    assert value > 0 and set(extras) == {"iqr_ms", "threads", "noisy", "rel_spread", "attempts"}
     assert Latency(threads=1).config()["threads"] == 1
 
 
