@@ -9,10 +9,16 @@ attention and FFN sum over their units, and LayerNorm and mean pooling treat hid
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Iterable, Union
 
 import torch
 import torch.nn.functional as F
+
+from .modules import ElasticBert
+
+Batches = Iterable[dict[str, torch.Tensor]]  # dicts with input_ids, attention_mask, labels (a data.batches stream)
+# "heads" / "ffn": one (H,) / (F,) tensor per layer; "hidden": one (D,) tensor; a None entry: that kind untouched
+PerUnit = dict[str, Union[list[torch.Tensor], torch.Tensor, None]]
 
 # For each parameter (by its name inside one layer, or in the whole model for "hidden"), the axis that indexes
 # heads / FFN units / hidden dimensions.
@@ -43,7 +49,7 @@ _MODEL_HIDDEN_AXES = {
 }
 
 
-def _hidden_axes(model: Any) -> dict[str, tuple[int, ...]]:
+def _hidden_axes(model: ElasticBert) -> dict[str, tuple[int, ...]]:
     params = dict(model.named_parameters())
     axes = {k: v for k, v in _MODEL_HIDDEN_AXES.items() if k in params}
     for i in range(len(model.encoder.layer)):
@@ -57,7 +63,7 @@ def _unit_sum(sal: torch.Tensor, axis: int, group: int) -> torch.Tensor:
     return s.view(-1, group).sum(1)
 
 
-def _saliency(model: Any, batches: Iterable[dict[str, torch.Tensor]] | None, method: str) -> dict[str, torch.Tensor]:
+def _saliency(model: ElasticBert, batches: Batches | None, method: str) -> dict[str, torch.Tensor]:
     params = dict(model.named_parameters())
     if method == "magnitude":
         return {k: p.detach().abs() for k, p in params.items()}
@@ -82,10 +88,10 @@ def _saliency(model: Any, batches: Iterable[dict[str, torch.Tensor]] | None, met
     return acc
 
 
-def importance_scores(model: Any, batches: Iterable[dict[str, torch.Tensor]] | None, method: str) -> dict[str, Any]:
+def importance_scores(model: ElasticBert, batches: Batches | None, method: str) -> PerUnit:
     """``{"heads": [per-layer (H,)], "ffn": [per-layer (F,)], "hidden": (D,)}`` importance scores."""
     sal = _saliency(model, batches, method)
-    d = model.dims
+    d = model.shape.dims
     heads, ffn = [], []
     for i in range(len(model.encoder.layer)):
         pre = f"encoder.layer.{i}."
@@ -95,11 +101,11 @@ def importance_scores(model: Any, batches: Iterable[dict[str, torch.Tensor]] | N
     return {"heads": heads, "ffn": ffn, "hidden": hidden}
 
 
-def apply_permutations(model: Any, perms: dict[str, Any]) -> None:
+def apply_permutations(model: ElasticBert, perms: PerUnit) -> None:
     """Reorder the model's weights in place: ``perms["heads"][i]`` (H,), ``perms["ffn"][i]`` (F,), ``perms["hidden"]``
     (D,); a None entry leaves that kind of unit in place."""
     params = dict(model.named_parameters())
-    d = model.dims
+    d = model.shape.dims
     with torch.no_grad():
         for i in range(len(model.encoder.layer)):
             pre = f"encoder.layer.{i}."
