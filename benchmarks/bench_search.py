@@ -1,7 +1,7 @@
 """bench_search — at equal budgets, how close does each search strategy get to the best known Pareto front, and do
 ours keep up with Optuna's samplers on exactly the same problem?
 
-* One trained super-network: `subnet_kit.cli.trained_supernet` (the ``two-stage+reorder`` recipe with the settings
+* One trained super-network: `subnet_kit.recipes.trained_supernet` (the ``two-stage+reorder`` recipe with the settings
   of ``bench_supernet.py``; loaded from the kit's cache when that benchmark or the search CLI
   trained it before). ``--train-steps 0`` searches the untrained one.
 * One function: every arch is evaluated once (error on the first ``--eval-limit`` validation sentences, latency or

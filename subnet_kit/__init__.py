@@ -1,7 +1,7 @@
 """subnet-kit: multi-objective search of BERT sub-networks (headless library; the Jupyter layer is
 ``subnet_kit_widgets``).
 
-    from subnet_kit import SuperNet, SearchSpace, load_task, fine_tune, evaluate
+    from subnet_kit import SuperNet, SearchSpace, load_task, fine_tune, evaluate, search
     task = load_task("movie-snippets")
     supernet = SuperNet.from_pretrained("minilm-l6", num_labels=task.num_labels)
     fine_tune(supernet, task, max_steps=300)
