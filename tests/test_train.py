@@ -1,5 +1,6 @@
 """fine_tune and evaluate on a tiny BERT and a tiny learnable task."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -188,3 +189,125 @@ def test_train_supernet_recipes(tiny_tokenizer, tiny_task, tmp_path, monkeypatch
     assert all(torch.equal(v, weights(again)[k]) for k, v in weights(sn).items())
     with pytest.raises(ValueError, match="allowed: standard, random, sandwich, sandwich\\+kd, two-stage"):
         train_supernet(sn, tiny_task, space, recipe="bogus")
+
+
+def test_train_config_and_keyword_overrides_are_one_thing(tiny_tokenizer, tiny_task):
+    from subnet_kit.train import TrainConfig
+
+    cfg = TrainConfig(max_steps=4, lr=1e-3, batch_size=16, seed=2, eval_split=None)
+    runs = []
+    for kw in ({"config": cfg}, {"max_steps": 4, "lr": 1e-3, "batch_size": 16, "seed": 2, "eval_split": None}):
+        sn = tiny_supernet(num_labels=2)
+        sn.tokenizer = tiny_tokenizer
+        runs.append((fine_tune(sn, tiny_task, progress=False, **kw), weights(sn)))
+    (r1, w1), (r2, w2) = runs
+    assert r1.steps == r2.steps == 4 and r1.history == r2.history
+    assert all(torch.equal(w1[k], w2[k]) for k in w1)
+    sn = tiny_supernet(num_labels=2)
+    sn.tokenizer = tiny_tokenizer
+    assert fine_tune(sn, tiny_task, config=cfg, max_steps=2, progress=False).steps == 2  # a keyword beats the config
+    assert cfg.max_steps == 4  # ... and leaves the config alone
+    with pytest.raises(ValueError, match="unknown training setting\\(s\\) bogus, lr_rate; allowed: epochs, max_steps, lr"):
+        fine_tune(sn, tiny_task, bogus=1, lr_rate=1e-3, progress=False)
+    with pytest.raises(ValueError, match="k, the sandwich's .* is strategy=Sandwich"):
+        fine_tune(sn, tiny_task, k=3, progress=False)
+    with pytest.raises(ValueError, match="config must be a TrainConfig, got dict"):
+        fine_tune(sn, tiny_task, config={"lr": 1e-3}, progress=False)
+    with pytest.raises(ValueError, match="warmup must be in \\[0, 1\\], got 2"):
+        TrainConfig(warmup=2)
+    with pytest.raises(ValueError, match="distill takes temperature= and alpha=, not kd_alpha="):
+        distill(sn.extract(Arch.uniform(1, 1, 32, 32)), sn, tiny_task, kd_alpha=0.5, progress=False)
+
+
+def test_training_strategies_declare_roles_and_teacher(tiny_with_tokenizer, tiny_task):
+    from subnet_kit.train import TRAINING_STRATEGIES, Sandwich, make_training_strategy
+
+    space = SearchSpace.for_model(tiny_with_tokenizer, "layer")
+    drawn = Sandwich(space, k=3).archs(0, np.random.default_rng(0))
+    assert [role for role, _ in drawn] == ["largest", "smallest", "random", "random", "random"]
+    assert drawn[0][1] == space.largest() and drawn[1][1] == space.smallest()
+    assert [n for n, s in TRAINING_STRATEGIES.items() if s.teacher_first] == ["sandwich"]
+    assert make_training_strategy("standard").archs(0, np.random.default_rng(0)) == [("full", None)]
+    r = fine_tune(tiny_with_tokenizer, tiny_task, Sandwich(space, k=0), kd=True, max_steps=2, batch_size=16,
+                  progress=False, eval_split=None, log_every=1)
+    assert set(r.history[0]) == {"step", "lr", "largest", "smallest", "kd"}  # k=0: no random sub-network
+
+
+def test_recipe_cache_key_includes_the_recipe_version(tiny_tokenizer, tiny_task, tmp_path, monkeypatch):
+    import dataclasses
+
+    from subnet_kit.recipes import Recipe, Stage, train_supernet
+
+    monkeypatch.setenv("SUBNET_KIT_CACHE", str(tmp_path))
+    recipe = Recipe("tiny", (Stage("standard"),))
+
+    def run(r):
+        sn = tiny_supernet(num_labels=2)
+        sn.tokenizer = tiny_tokenizer
+        return train_supernet(sn, tiny_task, recipe=r, steps=2, lr=1e-3, batch_size=16, progress=False)[0]
+
+    first, again = run(recipe), run(recipe)
+    assert first.from_cache is None and again.from_cache is not None and "tiny-full-seed0" in again.from_cache
+    bumped = run(dataclasses.replace(recipe, version=2))
+    assert bumped.from_cache is None  # trained again, not the version-1 weights
+    assert run(dataclasses.replace(recipe, version=2)).from_cache not in (None, again.from_cache)
+    with pytest.raises(ValueError, match="must sum to 1"):
+        Recipe("x", (Stage("standard", fraction=0.5),))
+    with pytest.raises(ValueError, match="kd=True needs a teacher_first strategy"):
+        Stage("random", kd=True)
+    with pytest.raises(ValueError, match="reorder_after_stage must be a stage index 0..0"):
+        Recipe("x", (Stage("standard"),), reorder_after_stage=1)
+
+
+def test_interrupted_recipe_continues_after_its_last_finished_stage(tiny_tokenizer, tiny_task, tmp_path, monkeypatch):
+    import subnet_kit.recipes as recipes
+
+    monkeypatch.setenv("SUBNET_KIT_CACHE", str(tmp_path))
+    real, calls = recipes.fine_tune, []
+
+    def counting(*args, **kw):  # counts the steps each stage really trains; stage 2 of the first run crashes
+        calls.append(0)
+        if crash[0] and len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, on_step=lambda step, losses: calls.__setitem__(-1, calls[-1] + 1), **kw)
+
+    monkeypatch.setattr(recipes, "fine_tune", counting)
+
+    def run():
+        sn = tiny_supernet(num_labels=2)
+        sn.tokenizer = tiny_tokenizer
+        space = SearchSpace.for_model(sn, "layer")
+        stages = recipes.train_supernet(sn, tiny_task, space, recipe="two-stage", steps=4, lr=1e-3, batch_size=16,
+                                        progress=False)
+        return stages, weights(sn)
+
+    crash = [True]
+    with pytest.raises(KeyboardInterrupt):
+        run()
+    assert calls == [2, 0]
+    crash[0], calls[:] = False, []
+    stages, resumed = run()
+    assert calls == [0, 2]  # stage 1 came from its checkpoint
+    monkeypatch.setattr(recipes, "fine_tune", real)
+    monkeypatch.setenv("SUBNET_KIT_CACHE", str(tmp_path / "fresh"))
+    uninterrupted_stages, uninterrupted = run()
+    assert all(torch.equal(resumed[k], uninterrupted[k]) for k in resumed)
+    assert [r.history for r in stages] == [r.history for r in uninterrupted_stages]
+    assert not list(tmp_path.glob("supernets/*.stages"))  # the stages' checkpoints go once the entry is written
+
+
+def test_a_damaged_cache_entry_is_one_clear_error(tiny_tokenizer, tiny_task, tmp_path, monkeypatch):
+    monkeypatch.setenv("SUBNET_KIT_CACHE", str(tmp_path))
+
+    def run():
+        sn = tiny_supernet(num_labels=2)
+        sn.tokenizer = tiny_tokenizer
+        return fine_tune(sn, tiny_task, max_steps=2, batch_size=16, progress=False, eval_split=None, cache=True)
+
+    run()
+    (weights_file,) = tmp_path.glob("supernets/*/model/model.safetensors")
+    data = weights_file.read_bytes()
+    weights_file.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="cached weights in .* cannot be read .*truncated.*delete that folder"):
+        run()
+    assert weights_file.stat().st_size == len(data) // 2  # nothing was overwritten or deleted
