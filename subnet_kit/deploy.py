@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,13 +92,6 @@ class DeployReport:
         return d
 
 
-def _slug(arch: Arch) -> str:
-    # TODO(H4): delete once Arch.slug() lands in space.py (H3)
-    if hasattr(arch, "slug"):
-        return arch.slug()
-    return re.sub(r"[^A-Za-z0-9,]+", "-", arch.short()).strip("-")
-
-
 def _check(supernet: Any, arch: Any, out_dir: Any, name: str | None, timing: Timing | None, atol: float) -> Path:
     """Every cheap check before anything is written; returns the target folder."""
     if not hasattr(supernet, "extract") or not hasattr(supernet, "activate"):
@@ -113,7 +105,7 @@ def _check(supernet: Any, arch: Any, out_dir: Any, name: str | None, timing: Tim
         raise ValueError(f"Timing.seq_len {timing.seq_len} exceeds the model's {supernet.dims.max_position} positions")
     if isinstance(atol, bool) or not isinstance(atol, (int, float)) or not atol >= 0:
         raise ValueError(f"atol must be a number >= 0, got {atol!r}")
-    name = _slug(arch) if name is None else name
+    name = arch.slug() if name is None else name
     if not isinstance(name, str) or name in ("", ".", "..") or "/" in name or os.sep in name:
         raise ValueError(f"name must be a plain folder name (no path separators, not '.' or '..'), got {name!r}")
     out_dir = Path(out_dir)
@@ -126,8 +118,7 @@ def _check(supernet: Any, arch: Any, out_dir: Any, name: str | None, timing: Tim
 
 def _probe(dims: Any, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The library's seeded probe inputs (batch 4, 16 tokens), one row half padded; token types zero."""
-    probe = getattr(objectives, "probe_inputs", None) or objectives._probe_inputs  # TODO(H4): public once H5 lands
-    ids, mask = probe(dims, 4, min(16, dims.max_position), device)  # (B, T), (B, T)
+    ids, mask = objectives.probe_inputs(dims, 4, min(16, dims.max_position), device)  # (B, T), (B, T)
     mask = mask.clone()
     mask[1, mask.shape[1] // 2:] = 0  # one padded row: the mask path is compared too
     return ids, mask, torch.zeros_like(ids)
@@ -159,7 +150,9 @@ def _time(supernet: Any, reloaded: Any, arch: Arch, timing: Timing) -> dict[str,
     return {"latency_ms": sub["median_ms"], "latency_iqr_ms": sub["iqr_ms"], "active_latency_ms": active["median_ms"],
             "full_latency_ms": full["median_ms"],
             "timing": {"threads": sub["threads"], "device": str(sub["device"]), "batch_size": timing.batch_size,
-                       "seq_len": timing.seq_len, "repeats": timing.repeats}}
+                       "seq_len": timing.seq_len, "repeats": timing.repeats,
+                       # a measurement disturbed by other load (see measure_latency): do not trust that speed-up
+                       "noisy": any(bool(m.get("noisy", False)) for m in (sub, active, full))}}
 
 
 def deploy(supernet: Any, arch: Arch, out_dir: str | os.PathLike, *, name: str | None = None,

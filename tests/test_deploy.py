@@ -102,3 +102,9 @@ def test_timing_rejects_bad_settings():
                       ({"threads": 0}, "threads must be an int >= 1 or None"), ({"seq_len": True}, "seq_len")):
         with pytest.raises(ValueError, match=match):
             Timing(**kw)
+
+
+def test_deploy_report_round_trips_through_its_json(tiny, tmp_path):
+    report = deploy(tiny, ARCH, tmp_path, timing=FAST)
+    saved = json.loads((report.path / "deploy.json").read_text())
+    assert saved == json.loads(json.dumps(report.to_dict())) and isinstance(saved["timing"]["noisy"], bool)

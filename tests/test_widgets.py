@@ -4,7 +4,7 @@ Altair's tests/test_jupyter_chart.py, and what the views show is read back from 
 from __future__ import annotations
 
 import asyncio
-import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -110,7 +110,7 @@ def test_picker_builds_the_objectives_with_its_settings():
 def test_picker_rejects_bad_input_with_clear_messages():
     with pytest.raises(ValueError, match="allowed: error, params, flops, latency, memory"):
         ObjectivePicker(objectives=("accuracy",))
-    with pytest.raises(ValueError, match="batch_size must be an int >= 1"):
+    with pytest.raises(ValueError, match="batch_size and seq_len must be >= 1"):  # the library's check
         ObjectivePicker(batch_size=0)
     with pytest.raises(ValueError, match="allowed here: cpu"):
         ObjectivePicker(device="tpu")
@@ -120,15 +120,16 @@ def test_picker_rejects_bad_input_with_clear_messages():
     with pytest.raises(ValueError, match="NAME <= NUMBER"):
         picker.objectives()
     picker.constraint_text = "depth <= 3"
-    with pytest.raises(ValueError, match="constraints here are on error, params, flops, latency, memory"):
-        picker.constraints()
+    with pytest.raises(ValueError, match=r"nor a built-in one \(error, params, flops, latency, memory\)"):
+        picker.objectives()
+    assert "nor a built-in one" in picker.message
     picker.constraint_text = ""
     picker.selected = ()
-    with pytest.raises(ValueError, match="tick at least one objective"):
+    with pytest.raises(ValueError, match="no objectives given"):
         picker.objectives()
     picker.selected = ("params",)
     picker.batch_size = 0
-    assert "batch_size must be >= 1" in picker.message
+    assert "batch_size and seq_len must be >= 1" in picker.message
     picker.batch_size = 2
     assert picker.message == "" and picker.objectives()
 
@@ -151,9 +152,11 @@ def test_run_charts_every_point_with_the_front_of_the_result(tiny, space):
     # the hypervolume chart is Result.hypervolume_curve in the search's fixed box
     ideal, ref = dash.search.hv_box()
     np.testing.assert_allclose(dash.hv_data()["hypervolume"], result.hypervolume_curve(ref=ref, ideal=ideal))
-    front = int(result.pareto_mask().sum())
-    assert dash._bar.value == 24
-    assert f"24 / 24 evaluations · HV {result.hypervolume(ref=ref, ideal=ideal):.3f} · front {front}" in dash._label.value
+    np.testing.assert_allclose(dash.hv_data()["hypervolume"], dash.search.hv_curve)  # the library's live curve
+    m = dash.model  # the run state, as traits
+    assert (m.n, m.total, m.front, m.state) == (24, 24, int(result.pareto_mask().sum()), "done")
+    assert m.hv == pytest.approx(result.hypervolume(ref=ref, ideal=ideal))
+    assert dash._bar.value == m.n and f"HV {m.hv:.3f}" in dash._label.value  # the view follows the traits
     assert dash._start.disabled is False and dash._stop.disabled is True
 
 
@@ -168,12 +171,12 @@ def test_same_seed_same_history_other_seed_other_history(tiny, space):
 def test_larger_budget_continues_the_same_search(tiny, space):
     dash = dashboard(tiny, space, strategy="random", budget=6)
     first = dash.run().history["arch"].tolist()
-    dash._budget.value = 10
+    dash.model.budget = 10  # Search.extend: the same search goes on
     result = dash.run()
     assert result.history["arch"].tolist()[:6] == first and len(result.history) == 10
     assert result.history["arch"].tolist() == dashboard(tiny, space, strategy="random", budget=10).run().history[
         "arch"].tolist()
-    dash._seed.value = 1  # other settings: a new search
+    dash.model.seed = 1  # other settings: a new search
     assert dash.run().history["arch"].tolist() != result.history["arch"].tolist()
 
 
@@ -182,11 +185,41 @@ def test_live_updates_are_throttled_and_the_final_state_holds_every_point(tiny, 
     dash.run()
     assert dash._pareto.updates == 2  # start and end only: the final flush
     assert len(dash.chart_data()) == 15
-    live = dashboard(tiny, space, strategy="random", budget=15, min_interval_s=0)
+    live = dashboard(tiny, space, strategy="random", budget=15, min_interval_s=0)  # 0: no throttling at all
     sent = []
     live._pareto.widget.observe(lambda ch: sent.append(len(ch["new"][0]["value"])), "_py_to_js_updates")
     live.run()
-    assert sent == list(range(1, 16))  # every evaluation went to the chart on screen, as data
+    assert sent == list(range(1, 16))  # every evaluation went to the chart on screen, as data, on any machine
+    assert len(live._pareto.widget.spec["data"]["values"]) == 15
+
+
+def test_adaptive_throttle_skips_but_never_loses_the_final_state(tiny, space):
+    dash = dashboard(tiny, space, strategy="random", budget=15, min_interval_s=1e-6)
+    sent = []
+    dash._pareto.widget.observe(lambda ch: sent.append(len(ch["new"][0]["value"])), "_py_to_js_updates")
+    dash.run()
+    assert sent == sorted(set(sent)) and all(1 <= k <= 15 for k in sent)  # what went out grows, none twice
+    assert len(dash._pareto.widget.spec["data"]["values"]) == 15 == len(dash.chart_data())  # the flush holds all
+    with pytest.raises(ValueError, match="min_interval_s must be a number of seconds >= 0"):
+        dashboard(tiny, space, min_interval_s=-1)
+
+
+def test_live_chart_falls_back_to_full_redraws_on_an_unchecked_altair(tiny, space, monkeypatch):
+    import altair as alt
+
+    from subnet_kit_widgets._common import LiveChart, data_channel_supported
+
+    assert data_channel_supported()  # the installed Altair is one the data channel was checked on
+    monkeypatch.setattr(alt, "__version__", "99.0.0")
+    assert not data_channel_supported()
+    dash = dashboard(tiny, space, strategy="random", budget=4, min_interval_s=0)
+    assert dash._pareto.mode == "spec" and LiveChart(lambda rows: None, "x", "y", mode="spec").mode == "spec"
+    writes = []
+    dash._pareto.widget.observe(lambda ch: writes.append(ch), "_py_to_js_updates")
+    specs = []
+    dash._pareto.widget.observe(lambda ch: specs.append(len(ch["new"]["data"]["values"])), "spec")
+    dash.run()
+    assert writes == [] and specs[-1] == 4 and 4 <= len(specs)  # every update was a full chart, none used the channel
 
 
 def test_start_and_stop_in_a_running_loop_keep_what_was_evaluated(tiny, space):
@@ -194,7 +227,7 @@ def test_start_and_stop_in_a_running_loop_keep_what_was_evaluated(tiny, space):
 
     async def main():
         task = dash.start()
-        assert dash.running and dash._stop.disabled is False
+        assert dash.model.state == "running" and dash._stop.disabled is False
         while dash.search is None or len(dash.search.records) < 3:
             await asyncio.sleep(0)  # the search yields between evaluations: this coroutine runs meanwhile
         dash.stop()
@@ -204,7 +237,7 @@ def test_start_and_stop_in_a_running_loop_keep_what_was_evaluated(tiny, space):
     assert task.done() and not dash.running
     assert 3 <= len(result.history) < 500 and result.meta["stop_reason"] == "stopped"
     assert len(dash.chart_data()) == len(result.history)
-    assert "stopped" in dash._label.value
+    assert dash.model.state == "stopped" and dash.model.n == len(result.history)
 
 
 def test_start_without_a_running_loop_says_to_use_run(tiny, space):
@@ -258,11 +291,14 @@ def test_export_panel_round_trip(tiny, space, tmp_path):
     assert 0 <= info["reload_max_abs_diff"] <= 1e-4 and 0 <= info["active_max_abs_diff"] <= 1e-4
     assert info["params"] == space.params(arch) and info["full_params"] == space.params(space.largest())
     assert info["latency_ms"] > 0 and info["full_latency_ms"] > 0
-    assert (tmp_path / "exported").exists() and json.loads(Arch.from_json(info["arch"]).to_json()) == arch.to_dict()
+    assert info == panel.report.to_dict() and Arch.from_dict(info["arch"]) == arch  # the library's DeployReport
+    assert Path(info["path"]) == tmp_path / "exported" / arch.slug()
     from subnet_kit import load_subnet
 
     assert load_subnet(info["path"]).arch == arch
     assert "speed-up" in panel._repr_mimebundle_()["text/html"]
+    with pytest.raises(ValueError, match="repeats must be an int >= 10"):
+        ExportPanel(tiny, repeats=3)
 
 
 # ---- headless: the static part of the outputs ----------------------------------------------------------------------
@@ -310,9 +346,16 @@ def test_dashboard_rejects_bad_input(tiny, space):
         SearchDashboard(tiny, space, None, objectives=["params"], budget=0)
     dash = SearchDashboard(tiny, space, None, objectives=ObjectivePicker(objectives=("params",)), budget=3)
     dash.picker.selected = ()
-    with pytest.raises(ValueError, match="tick at least one objective"):
+    with pytest.raises(ValueError, match="no objectives given"):
         dash.run()
-    assert "tick at least one objective" in dash._message.value
+    assert "no objectives given" in dash.message and "no objectives given" in dash._message.value
+    with pytest.raises(ValueError, match="no objectives given"):  # the library's check, at construction
+        SearchDashboard(tiny, space, None, objectives=[])
+    dash.picker.selected = ("params",)
+    dash.model.budget = 0  # typed into the budget box: shown inline when the search starts
+    with pytest.raises(ValueError, match="budget"):
+        dash.run()
+    assert "budget" in dash.message and dash.search is None
 
 
 def test_a_failing_objective_shows_inline_and_keeps_what_was_evaluated(tiny, space):
@@ -327,7 +370,7 @@ def test_a_failing_objective_shows_inline_and_keeps_what_was_evaluated(tiny, spa
     dash = dashboard(tiny, space, objectives=["params", flaky], strategy="random", budget=10)
     with pytest.raises(ValueError, match="probe set is gone"):
         dash.run()
-    assert "probe set is gone" in dash._message.value and not dash.running
+    assert "probe set is gone" in dash.message and dash.model.state == "failed" and not dash.running
     assert len(dash.chart_data()) == 3 == len(dash.result.history)
 
     async def main():
@@ -339,4 +382,46 @@ def test_a_failing_objective_shows_inline_and_keeps_what_was_evaluated(tiny, spa
         return other
 
     other = asyncio.run(main())
-    assert "probe set is gone" in other._message.value and len(other.chart_data()) == 3
+    assert "probe set is gone" in other.message and len(other.chart_data()) == 3
+
+
+# ---- library state shown by the views ----------------------------------------------------------------------------
+def test_space_editor_reads_bounds_as_the_library_does(tiny):
+    step = SearchSpace.for_model(tiny, "per-layer").ffn.step
+    assert step > 1
+    editor = SpaceEditor(tiny, ffn=(step, 128))  # (min, max): the default step, as in SearchSpace.for_model
+    assert editor.space == SearchSpace.for_model(tiny, ffn=(step, 128)) and editor.ffn == (step, 128, step)
+    with pytest.raises(ValueError, match=r"ffn bounds must be an int, \(min, max\) or \(min, max, step\)"):
+        SpaceEditor(tiny, ffn=(1, 2, 3, 4))
+
+
+def test_the_message_shows_infeasible_results_and_noisy_latencies(tiny, space):
+    def latency(arch):  # stands in for the Latency objective's extras: every third measurement flagged noisy
+        return {"value": float(arch.layers), "noisy": sum(arch.heads) % 3 == 0}
+
+    dash = dashboard(tiny, space, objectives=["params", latency], strategy="random", budget=9,
+                     constraints=["params <= 1"])
+    result = dash.run()
+    assert result.infeasible_message and result.infeasible_message in dash.message
+    noisy = int(result.history["latency_noisy"].sum())
+    assert dash.model.noisy == noisy and (noisy == 0 or f"{noisy} of 9 latency measurements" in dash.message)
+    assert dash.model.state == "done" and "subnet-kit-error" in dash._message.value
+
+
+def test_a_picker_change_starts_a_new_search_and_the_device_is_never_moved(tiny, space, monkeypatch):
+    picker = ObjectivePicker(objectives=("params", "flops"))
+    dash = SearchDashboard(tiny, space, None, objectives=picker, strategy="random", budget=4)
+    first = dash.run()
+    picker.seq_len = 32  # other settings: the next run is another search
+    assert dash.search is None
+    assert len(dash.run().history) == 4 and dash.search.objectives[1].seq_len == 32
+    assert first.history["flops"].tolist() != dash.result.history["flops"].tolist()
+
+    import subnet_kit_widgets._objectives as objectives_module
+
+    monkeypatch.setattr(objectives_module, "available_devices", lambda: ["cpu", "cuda"])
+    gpu = ObjectivePicker(objectives=("params",), device="cuda")
+    dash = SearchDashboard(tiny, space, None, objectives=gpu, strategy="random", budget=2)
+    with pytest.raises(ValueError, match=r"super-network is on 'cpu': move it first"):
+        dash.run()
+    assert str(next(tiny.parameters()).device) == "cpu" and "move it first" in dash.message

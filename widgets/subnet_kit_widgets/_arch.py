@@ -13,38 +13,8 @@ import traitlets as T
 
 from subnet_kit.space import Arch, SearchSpace
 
+from ._charts import arch_chart, arch_rows
 from ._common import LiveChart, StaticRepr, chart_svg, esc, html_table, human, message_html
-
-
-def arch_rows(arch: Arch | None, dims: Any) -> list[dict[str, Any]]:
-    """One row per (layer, kind) of the super-network: ``layer``, ``kind`` (heads / FFN units), ``kept``, ``full``."""
-    rows = []
-    for i in range(dims.layers):
-        kept = arch is not None and i < arch.layers
-        rows.append({"layer": i, "kind": "heads", "kept": arch.heads[i] if kept else 0, "full": dims.heads})
-        rows.append({"layer": i, "kind": "FFN units", "kept": arch.ffn[i] if kept else 0, "full": dims.ffn})
-    return rows
-
-
-def arch_chart(rows: list[dict[str, Any]], title: str = "") -> Any:
-    """Horizontal bars per layer: the super-network's width in grey, the kept part in colour; heads and FFN units
-    side by side (independent x scales)."""
-    import altair as alt
-
-    data = alt.InlineData(values=rows, name="arch")
-
-    def panel(kind: str, color: str) -> Any:
-        base = alt.Chart(data).transform_filter(alt.datum.kind == kind)
-        y = alt.Y("layer:O", title="layer", sort="ascending")
-        full = base.mark_bar(color="#e6e6e6").encode(y=y, x=alt.X("full:Q", title=kind))
-        kept = base.mark_bar(color=color).encode(
-            y=y, x=alt.X("kept:Q", title=kind),
-            tooltip=[alt.Tooltip("layer:O"), alt.Tooltip("kept:Q", title=f"{kind} kept"),
-                     alt.Tooltip("full:Q", title="of")])
-        return alt.layer(full, kept).properties(width=200, height=alt.Step(16))
-
-    return alt.hconcat(panel("heads", "#4c78a8"), panel("FFN units", "#f58518")).properties(
-        title=title or " ").resolve_scale(x="independent")
 
 
 class ArchView(StaticRepr, W.VBox):

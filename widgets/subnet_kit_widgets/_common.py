@@ -9,13 +9,16 @@ every output the view was displayed in (IPython display handles), so a saved not
 from __future__ import annotations
 
 import html
+import os
 import time
 import uuid
+import warnings
 from typing import Any, Callable
 
 import ipywidgets as W
 
-__all__ = ["StaticRepr", "LiveChart", "css", "human", "html_table", "chart_svg", "ensure_offline_js"]
+__all__ = ["StaticRepr", "LiveChart", "css", "human", "html_table", "chart_svg", "ensure_offline_js",
+           "data_channel_supported"]
 
 _CSS = """
 <style>
@@ -75,45 +78,43 @@ def chart_svg(chart: Any) -> str:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# JupyterChart's JavaScript without network access (vega-embed bundled by vl-convert; cached on disk)
+# Altair, in one place: JupyterChart's JavaScript without network access, and its data channel (see LiveChart)
 # ----------------------------------------------------------------------------------------------------------------
 JS_ENV = "SUBNET_KIT_WIDGETS_JS"  # "offline" (default) or "cdn"
+# Altair versions whose JupyterChart data channel (`_py_to_js_updates`) LiveChart was checked on: [low, high)
+DATA_CHANNEL_ALTAIR = ((5, 4), (7, 0))
 
 
 def ensure_offline_js() -> None:
     """Make `altair.JupyterChart` load Vega from a bundle instead of a CDN (works with no network, as on this
-    kit's CI machines and in the browser test). The bundle (~0.9 MB) is built once by vl-convert and cached in the
-    kit's cache dir, keyed by the Altair and vl-convert versions. Every chart widget's state carries the bundle, so
-    a notebook saved *with widget state* (nbclient/papermill store it) grows by ~0.9 MB per chart; set the
-    environment variable ``SUBNET_KIT_WIDGETS_JS=cdn`` to keep Altair's default (Vega from a CDN) instead."""
-    import os
-
+    kit's CI machines and in the browser test), through Altair's public ``JupyterChart.enable_offline()`` (vl-convert
+    builds the ~0.9 MB bundle once per process, ~2 s). Every chart widget's state carries the bundle, so a notebook
+    saved *with widget state* grows by ~0.9 MB per chart; set the environment variable ``SUBNET_KIT_WIDGETS_JS=cdn``
+    to keep Altair's default (Vega from a CDN) instead."""
     import altair as alt
 
     mode = os.environ.get(JS_ENV, "offline").strip().lower()
     if mode not in ("offline", "cdn"):
         raise ValueError(f"{JS_ENV}={mode!r}; allowed: offline, cdn")
-    if mode == "cdn" or getattr(alt.JupyterChart, "_is_offline", False):
-        return
-    try:
-        import vl_convert as vlc
-
-        from subnet_kit._paths import cache_dir
-
-        path = cache_dir("widgets") / f"jupyterchart-altair{alt.__version__}-vlc{vlc.__version__}.js"
-        if path.is_file() and path.stat().st_size > 1000:
-            alt.JupyterChart._esm = path.read_text()
-            alt.JupyterChart._is_offline = True
-            return
-        alt.JupyterChart.enable_offline(True)
-        tmp = path.with_suffix(f".{uuid.uuid4().hex}.tmp")
-        tmp.write_text(alt.JupyterChart._esm)
-        tmp.replace(path)
-    except Exception:  # noqa: BLE001 - fall back to Altair's own (online) behaviour
+    if mode == "offline":
         try:
             alt.JupyterChart.enable_offline(True)
-        except Exception:  # noqa: BLE001
-            pass
+        except Exception as e:  # noqa: BLE001 - a chart from the CDN beats no chart
+            warnings.warn(f"Altair could not bundle Vega for offline use ({type(e).__name__}: {e}); charts load "
+                          f"Vega from the CDN", stacklevel=2)
+
+
+def data_channel_supported() -> bool:
+    """Whether this Altair's JupyterChart has the Python-to-JavaScript data channel LiveChart writes to (a private
+    trait, labelled "for VegaFusion support"): only on the checked versions, `DATA_CHANNEL_ALTAIR`."""
+    import altair as alt
+
+    try:
+        version = tuple(int(part) for part in alt.__version__.split(".")[:2])
+    except ValueError:  # a development version string: unknown
+        return False
+    low, high = DATA_CHANNEL_ALTAIR
+    return low <= version < high and "_py_to_js_updates" in alt.JupyterChart.class_trait_names()
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -159,9 +160,14 @@ class LiveChart:
 
     `update(rows)` shows new rows. ``mode="data"`` sends only the rows to the Vega view already on screen (through
     the JupyterChart's Python-to-JavaScript data channel, the one its VegaFusion support uses): no re-embed, no spec
-    validation. ``mode="spec"`` sets a new chart (full re-embed). Either way updates are throttled to one per
-    ``min_interval_s`` (adaptive: never more than a tenth of the time goes into updates), and `flush` shows the
-    final rows and sets the chart itself, so that a reconnecting front end and the Python side hold every row.
+    validation. That channel is private to Altair, so on an Altair version it was not checked on
+    (`data_channel_supported`) the chart falls back to ``mode="spec"``: set a new chart (full re-embed).
+
+    Throttling: with ``min_interval_s > 0`` at most one update goes out per ``max(min_interval_s, 10 * cost)``
+    seconds (adaptive: never more than a tenth of the time goes into updates), so a live chart may skip
+    intermediate states, never the last: `flush` shows the final rows and sets the chart itself, so that a
+    reconnecting front end and the Python side hold every row. ``min_interval_s=0`` turns throttling off: every
+    `update` goes to the front end.
     """
 
     def __init__(self, build: Callable[[list[dict[str, Any]]], Any], data_name: str, css_class: str,
@@ -170,9 +176,11 @@ class LiveChart:
 
         if mode not in ("data", "spec"):
             raise ValueError(f"unknown live update mode {mode!r}; allowed: data, spec")
+        if isinstance(min_interval_s, bool) or not isinstance(min_interval_s, (int, float)) or not min_interval_s >= 0:
+            raise ValueError(f"min_interval_s must be a number of seconds >= 0, got {min_interval_s!r}")
         ensure_offline_js()
-        self.build, self.data_name, self.mode = build, data_name, mode
-        self.min_interval_s = min_interval_s
+        self.build, self.data_name, self.min_interval_s = build, data_name, float(min_interval_s)
+        self.mode = mode if mode == "spec" or data_channel_supported() else "spec"  # what updates really do
         self.rows: list[dict[str, Any]] = []  # what the chart shows (after the last update)
         self.sent: list[dict[str, Any]] = []
         self._last = 0.0
@@ -191,24 +199,28 @@ class LiveChart:
         fn()
 
     def _set_chart(self) -> None:
-        self.widget.chart = self.build(self.rows)
+        with self.widget.hold_sync():  # spec, selections and params reach the front end as one message
+            self.widget.chart = self.build(self.rows)
         self.sent = list(self.rows)
         for fn in self._on_new_chart:
             fn()
+
+    def _send_data(self) -> None:
+        """The one write to Altair's private data channel (guarded by `data_channel_supported`)."""
+        self.widget._py_to_js_updates = [
+            {"namespace": "data", "name": self.data_name, "scope": [], "value": _jsonable(self.rows)}
+        ]
+        self.sent = list(self.rows)
 
     def update(self, rows: list[dict[str, Any]], force: bool = False) -> bool:
         """Show ``rows`` (the full data set); returns whether the front end got them now (throttling)."""
         self.rows = list(rows)
         now = time.perf_counter()
-        interval = max(self.min_interval_s, 10 * self._cost)
-        if not force and now - self._last < interval:
+        if not force and self.min_interval_s > 0 and now - self._last < max(self.min_interval_s, 10 * self._cost):
             return False
         t0 = time.perf_counter()
         if self.mode == "data":
-            self.widget._py_to_js_updates = [
-                {"namespace": "data", "name": self.data_name, "scope": [], "value": _jsonable(self.rows)}
-            ]
-            self.sent = list(self.rows)
+            self._send_data()
         else:
             self._set_chart()
         self.updates += 1

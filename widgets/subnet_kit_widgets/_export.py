@@ -1,6 +1,5 @@
-"""`ExportPanel`: turn the selected sub-network into a real model — extract it (``supernet.extract``), save it
-(safetensors + JSON, `SubNetwork.save`), load it back (`load_subnet`) and check its logits on a probe batch, and
-time it against the full super-network on this device (`subnet_kit.objectives.measure_latency`).
+"""`ExportPanel`: turn the selected sub-network into a real model with `subnet_kit.deploy.deploy` (extract, save,
+reload and compare logits, time against the full super-network) and show its `DeployReport`.
 
 The arch comes from ``arch=`` or follows a `SearchDashboard`'s selection (``dashboard=``).
 """
@@ -13,34 +12,16 @@ from typing import Any
 import ipywidgets as W
 import traitlets as T
 
+from subnet_kit.deploy import DeployReport, Timing, deploy
 from subnet_kit.space import Arch
 
 from ._common import StaticRepr, box, esc, html_table, message_html
 
 
-def probe_batch(dims: Any, batch_size: int = 4, seq_len: int = 16, seed: int = 0) -> tuple[Any, Any]:
-    """Seeded random token ids ``(B, T)`` and an attention mask with one padded row (a private generator: the
-    caller's random state is untouched)."""
-    import torch
-
-    seq_len = min(seq_len, dims.max_position)
-    g = torch.Generator().manual_seed(seed)
-    ids = torch.randint(1, dims.vocab_size, (batch_size, seq_len), generator=g)  # (B, T)
-    mask = torch.ones_like(ids)
-    if batch_size > 1 and seq_len > 2:
-        mask[1, seq_len // 2:] = 0
-    return ids, mask
-
-
-def arch_slug(arch: Arch) -> str:
-    """A directory name for ``arch``, e.g. ``L4-H256-heads8,8,6,4-ffn1024,768,512,512``."""
-    return (f"L{arch.layers}-H{arch.hidden}-heads{','.join(map(str, arch.heads))}-"
-            f"ffn{','.join(map(str, arch.ffn))}")
-
-
 class ExportPanel(StaticRepr, W.VBox):
-    """Export ``arch`` (or the ``dashboard``'s selected arch) to ``out_dir/<arch>``; `export` returns what it
-    measured. Latency: ``batch_size`` x ``seq_len`` tokens, ``threads`` CPU threads (default torch's setting).
+    """Export ``arch`` (or the ``dashboard``'s selected arch) to ``out_dir/<arch.slug()>``; `export` returns what
+    it measured. Latency: ``batch_size`` x ``seq_len`` tokens, ``threads`` CPU threads (default torch's setting),
+    ``repeats`` timed runs (a `subnet_kit.deploy.Timing`, which checks them).
 
     >>> panel = ExportPanel(supernet, dashboard=dash, out_dir="exported")       # doctest: +SKIP
     >>> info = panel.export()   # path, params, latency_ms, full_latency_ms, reload_max_abs_diff, ...
@@ -57,11 +38,9 @@ class ExportPanel(StaticRepr, W.VBox):
             raise ValueError(f"ExportPanel needs a SuperNet (it extracts from it), got {type(supernet).__name__}")
         if arch is not None and not isinstance(arch, Arch):
             raise ValueError(f"arch must be an Arch or None, got {type(arch).__name__}")
-        for name, v in (("batch_size", batch_size), ("seq_len", seq_len), ("repeats", repeats)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+        self.timing = Timing(batch_size=batch_size, seq_len=seq_len, threads=threads, repeats=repeats)
         self.supernet, self.out_dir, self.dashboard = supernet, Path(out_dir), dashboard
-        self.batch_size, self.seq_len, self.threads, self.repeats = batch_size, seq_len, threads, repeats
+        self.report: DeployReport | None = None  # the last export's report
         self._arch_label = W.HTML()
         self._button = W.Button(description="Extract, save, reload, time", icon="download",
                                 layout=W.Layout(width="260px"))
@@ -75,7 +54,7 @@ class ExportPanel(StaticRepr, W.VBox):
                           self._message, self._out])
         self.add_class("subnet-kit-export")
         if dashboard is not None:
-            dashboard.observe(self._follow, names=["selected"])
+            dashboard.model.observe(self._follow, names=["selected"])
             arch = arch or dashboard.selected
         self.arch = arch
         self._render()
@@ -88,52 +67,19 @@ class ExportPanel(StaticRepr, W.VBox):
         self._render()
 
     def export(self, arch: Arch | None = None) -> dict[str, Any]:
-        """Extract, save, reload, compare logits, time. Returns ``path``, ``arch`` (JSON), ``params`` (of the
-        saved model), ``full_params``, ``latency_ms`` / ``latency_iqr_ms`` (the reloaded model),
-        ``full_latency_ms`` (the full super-network), ``speedup``, ``reload_max_abs_diff`` (reloaded vs extracted
-        logits), ``active_max_abs_diff`` (reloaded vs the super-network running the arch), ``threads``."""
-        import torch
-
-        from subnet_kit.objectives import measure_latency
-        from subnet_kit.supernet import load_subnet
-
+        """Deploy ``arch`` (default: the panel's) with `subnet_kit.deploy.deploy` and show the report; returns
+        ``report.to_dict()`` (``path``, ``params``, ``full_params``, ``latency_ms``, ``full_latency_ms``,
+        ``speedup``, ``reload_max_abs_diff``, ``active_max_abs_diff``, ``timing``, ...); ``panel.report`` holds
+        the `DeployReport`."""
         arch = arch or self.arch
         if arch is None:
             raise ValueError("nothing to export: pass arch=..., or select a point in the dashboard's Pareto chart "
                              "(or dash.select(arch))")
         self.arch = arch
-        sn = self.supernet
-        small = sn.extract(arch).eval()
-        path = Path(small.save(self.out_dir / arch_slug(arch)))
-        reloaded = load_subnet(path).eval()
-        device = next(sn.parameters()).device
-        reloaded = reloaded.to(device)
-        ids, mask = (t.to(device) for t in probe_batch(sn.dims))
-        was_training = sn.training
-        sn.eval()
-        try:
-            with torch.inference_mode():
-                a = small(ids, mask)
-                b = reloaded(ids, mask)
-                with sn.activate(arch):
-                    c = sn(ids, mask)
-        finally:
-            sn.train(was_training)
-        timing = dict(batch_size=self.batch_size, seq_len=self.seq_len, threads=self.threads, repeats=self.repeats)
-        sub = measure_latency(reloaded, **timing)
-        full = measure_latency(sn, sn.dims.full_arch(), **timing)
-        info = {
-            "path": str(path), "arch": arch.to_json(), "params": sum(p.numel() for p in reloaded.parameters()),
-            "full_params": sum(p.numel() for p in sn.parameters()),
-            "latency_ms": sub["median_ms"], "latency_iqr_ms": sub["iqr_ms"], "full_latency_ms": full["median_ms"],
-            "speedup": full["median_ms"] / sub["median_ms"] if sub["median_ms"] > 0 else float("nan"),
-            "reload_max_abs_diff": float((a - b).abs().max()), "active_max_abs_diff": float((c - b).abs().max()),
-            "threads": sub["threads"], "device": sub["device"], "batch_size": self.batch_size,
-            "seq_len": self.seq_len,
-        }
-        self.info = info
+        self.report = deploy(self.supernet, arch, self.out_dir, timing=self.timing)
+        self.info = self.report.to_dict()
         self.refresh_static()
-        return info
+        return self.info
 
     def _clicked(self) -> None:
         self._button.disabled = True
@@ -155,10 +101,13 @@ class ExportPanel(StaticRepr, W.VBox):
             {"": "full super-network", "parameters": d["full_params"], "latency (ms)": d["full_latency_ms"],
              "saved to": ""},
         ]
-        return (html_table(rows) + f"<div>speed-up <b>{d['speedup']:.2f}x</b> (batch {d['batch_size']} x "
-                f"{d['seq_len']} tokens, {d['threads']} threads, {esc(d['device'])}) · reloaded vs extracted logits: "
+        t = d["timing"]
+        return (html_table(rows) + f"<div>speed-up <b>{d['speedup']:.2f}x</b> (batch {t['batch_size']} x "
+                f"{t['seq_len']} tokens, {t['threads']} threads, {esc(t['device'])}) · reloaded vs extracted logits: "
                 f"max |diff| {d['reload_max_abs_diff']:.2g} · vs the active super-network "
-                f"{d['active_max_abs_diff']:.2g}</div>")
+                f"{d['active_max_abs_diff']:.2g}"
+                + (" · <b>noisy timing</b> (other load on the machine): measure again" if t.get("noisy") else "")
+                + "</div>")
 
     def _render(self) -> None:
         self._arch_label.value = (f"<b>{esc(self.arch.short())}</b>" if self.arch is not None

@@ -2,8 +2,9 @@
 
 State: the traits ``granularity`` and ``layers`` / ``heads`` / ``ffn`` / ``hidden`` (each ``(min, max, step)``);
 the space itself is whatever ``SearchSpace.for_model(supernet, granularity, **bounds)`` says, in ``space`` — or
-None with the library's error text in ``message`` when the setting is impossible. The controls are linked to the
-traits, so setting a trait moves the control and vice versa.
+None with the library's error text in ``message`` when the setting is impossible. Constructor bounds are read by
+the library's `subnet_kit.space.parse_bounds`, so ``(min, max)`` gets the default step as in ``for_model``. The
+controls are linked to the traits, so setting a trait moves the control and vice versa.
 """
 
 from __future__ import annotations
@@ -13,27 +14,11 @@ from typing import Any
 import ipywidgets as W
 import traitlets as T
 
-from subnet_kit.space import GRANULARITIES, SearchSpace
+from subnet_kit.space import GRANULARITIES, SearchSpace, parse_bounds
 
 from ._common import StaticRepr, box, esc, html_table, human, message_html
 
 DIMENSIONS = ("layers", "heads", "ffn", "hidden")
-
-
-def _bounds(value: Any, name: str) -> tuple[int, int, int]:
-    """``(min, max)``, ``(min, max, step)`` or an int, as ``(min, max, step)``; no checking beyond the shape (the
-    library checks the rest and its message is what the editor shows)."""
-    if isinstance(value, int):
-        return (value, value, 1)
-    try:
-        v = tuple(int(x) for x in value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} bounds must be an int, (min, max) or (min, max, step); got {value!r}") from None
-    if len(v) == 2:
-        return (v[0], v[1], 1)
-    if len(v) == 3:
-        return v  # type: ignore[return-value]
-    raise ValueError(f"{name} bounds must be an int, (min, max) or (min, max, step); got {value!r}")
 
 
 class SpaceEditor(StaticRepr, W.VBox):
@@ -84,7 +69,8 @@ class SpaceEditor(StaticRepr, W.VBox):
         super().__init__([self._granularity, *rows, self._summary, self._message])
         self.add_class("subnet-kit-space-editor")
         defaults = self._defaults(granularity)
-        given = {k: _bounds(v, k) for k, v in bounds.items()}
+        given = {k: parse_bounds(v, defaults[k][2], k) for k, v in bounds.items()}  # as SearchSpace.for_model does
+        given = {k: (c.low, c.high, c.step) for k, c in given.items()}
         with self.hold_trait_notifications():
             self.granularity = granularity
             for name in DIMENSIONS:
