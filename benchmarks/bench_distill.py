@@ -28,27 +28,25 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_supernet import fixed_archs, log, train  # noqa: E402  (same settings and cache as that benchmark)
 
-from subnet_kit import SearchSpace, distill, evaluate, load_task  # noqa: E402
+from subnet_kit import SearchSpace, SuperNet, distill, evaluate, load_task  # noqa: E402
+from subnet_kit.recipes import TRAIN_LR, TRAIN_RECIPE, TRAIN_STEPS  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).parent / "results" / "distill.json"
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--strategy", default="two-stage+reorder", help="bench_supernet recipe of the teacher")
-    p.add_argument("--steps", type=int, default=252, help="training steps of the super-network (as bench_supernet)")
-    p.add_argument("--distill-steps", type=int, default=252)
+    p.add_argument("--strategy", default=TRAIN_RECIPE, help="bench_supernet recipe of the teacher")
+    p.add_argument("--steps", type=int, default=TRAIN_STEPS, help="training steps of the super-network (as bench_supernet)")
+    p.add_argument("--distill-steps", type=int, default=TRAIN_STEPS)
     p.add_argument("--archs", type=int, default=100)
-    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--lr", type=float, default=TRAIN_LR)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     torch.set_num_threads(os.cpu_count() or 1)
     task = load_task("movie-snippets", seed=args.seed)
-    probe_space = None
-    from subnet_kit import SuperNet
-
     probe = SuperNet.from_pretrained("minilm-l6", num_labels=task.num_labels)
     probe_space = SearchSpace.for_model(probe, "per-layer")
     del probe

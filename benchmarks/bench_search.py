@@ -39,9 +39,9 @@ import torch
 
 from subnet_kit import Arch
 from subnet_kit._paths import cache_dir
-from subnet_kit.train import TRAIN_LR, TRAIN_STEPS, trained_supernet
 from subnet_kit.objectives import Context, Error, FunctionObjective, Latency, Memory, get_objective
 from subnet_kit.pareto import hypervolume, pareto_mask
+from subnet_kit.recipes import TRAIN_LR, TRAIN_STEPS, trained_supernet
 from subnet_kit.search import search
 
 OURS = ("random", "local", "nsga2", "morea", "tpe")

@@ -24,7 +24,7 @@ parameters is drawn once (seeded) and evaluated for every strategy:
   back to back on fresh copies (``cost`` in the JSON; ``--cost-only`` re-measures it), because the cached
   training runs may have shared the CPU with other work; their own wall times are reported too.
 
-Trained super-networks are cached (``fine_tune(..., cache=True)``), so a re-run only re-evaluates.
+Trained super-networks are cached (`subnet_kit.recipes.train_supernet`), so a re-run only re-evaluates.
 
 Usage::
 
@@ -48,7 +48,7 @@ import numpy as np
 import torch
 
 from subnet_kit import SearchSpace, SuperNet, evaluate, fine_tune, load_task
-from subnet_kit.train import train_supernet
+from subnet_kit.recipes import RECIPES, TRAIN_BATCH_SIZE, TRAIN_LR, TRAIN_STEPS, train_supernet
 
 DEFAULT_OUT = Path(__file__).parent / "results" / "supernet.json"
 SPACES = ("per-layer", "uniform")
@@ -83,13 +83,13 @@ def hypervolume_2d(points: np.ndarray, ref: tuple[float, float]) -> float:
 def train(name: str, space: SearchSpace | None, task, args) -> tuple[SuperNet, dict]:
     """A super-network trained by recipe ``name`` within the common budget (cached; `train_supernet`)."""
     sn = SuperNet.from_pretrained("minilm-l6", num_labels=task.num_labels, seed=args.seed)
-    records = train_supernet(sn, task, space, recipe=name, steps=args.steps, lr=args.lr, batch_size=32,
+    records = train_supernet(sn, task, space, recipe=name, steps=args.steps, lr=args.lr, batch_size=TRAIN_BATCH_SIZE,
                              seed=args.seed, cache=True, progress=not args.no_progress)
     info = {
         "steps": sum(r.steps for r in records),
         "train_time_s": sum(r.train_time_s for r in records),
         "sentence_forwards_per_s": sum(r.sentences_per_s * r.train_time_s for r in records) / max(1e-9, sum(r.train_time_s for r in records)),
-        "data_sentences_per_s": sum(r.steps for r in records) * 32 / max(1e-9, sum(r.train_time_s for r in records)),
+        "data_sentences_per_s": sum(r.steps for r in records) * TRAIN_BATCH_SIZE / max(1e-9, sum(r.train_time_s for r in records)),
         "from_cache": [r.from_cache is not None for r in records],
         "last_losses": records[-1].history[-1] if records[-1].history else None,
     }
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     sets = {g: fixed_archs(s, args.archs, 0.5, seed=args.seed) for g, s in spaces.items()}
     full_enc = spaces["uniform"].params(probe.dims.full_arch(), "encoder")
     del probe
-    strategies = ["standard", "random", "sandwich", "sandwich+kd", "two-stage", "two-stage+reorder"]
+    strategies = list(RECIPES)
     if args.only:
         strategies = [s for s in strategies if s in args.only.split(",")]
     eval_kw = dict(batch_size=128, limit=args.test_limit)
@@ -173,7 +173,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "mode": "quick" if args.quick else "full",
         "settings": {
             "model": "minilm-l6", "task": "movie-snippets", "split": "test", "test_limit": args.test_limit,
-            "steps_per_strategy": args.steps, "batch_size": 32, "lr": args.lr, "seed": args.seed,
+            "steps_per_strategy": args.steps, "batch_size": TRAIN_BATCH_SIZE, "lr": args.lr, "seed": args.seed,
             "archs_per_space": args.archs, "arch_bound": "<= 50% of the full encoder parameters",
             "sandwich_k": 2, "kd": "temperature 1, alpha 1 (students learn from the largest only)",
             "hv": "(test error, encoder params / full encoder params), reference (0.5, 0.5)",
@@ -207,12 +207,10 @@ def measure_costs(args: argparse.Namespace) -> dict[str, Any]:
     per_step: dict[str, float] = {}
     for name in ("standard", "random", "sandwich", "sandwich+kd"):
         sn = SuperNet.from_pretrained("minilm-l6", num_labels=task.num_labels, seed=args.seed)
-        space = SearchSpace.for_model(sn, "per-layer")
-        kw = dict(lr=args.lr, batch_size=32, seed=args.seed, eval_split=None, progress=False, max_steps=steps)
-        if name == "standard":
-            r = fine_tune(sn, task, **kw)
-        else:
-            r = fine_tune(sn, task, strategy=name.split("+")[0], space=space, kd=name.endswith("+kd"), **kw)
+        (stage,) = RECIPES[name].stages
+        r = fine_tune(sn, task, stage.strategy, space=SearchSpace.for_model(sn, "per-layer"), kd=stage.kd,
+                      lr=args.lr, batch_size=TRAIN_BATCH_SIZE, seed=args.seed, eval_split=None, progress=False,
+                      max_steps=steps)
         per_step[name] = r.train_time_s / r.steps
         log(f"  cost: {name} {per_step[name]:.3f} s/step ({r.sentences_per_s:.0f} sub-network sentences/s)")
     per_step["two-stage"] = per_step["two-stage+reorder"] = (per_step["standard"] + per_step["sandwich+kd"]) / 2
@@ -221,7 +219,7 @@ def measure_costs(args: argparse.Namespace) -> dict[str, Any]:
         "space": "per-layer",
         "seconds_per_step": per_step,
         "cost_vs_standard": {k: v / per_step["standard"] for k, v in per_step.items()},
-        "data_sentences_per_s": {k: 32 / v for k, v in per_step.items()},
+        "data_sentences_per_s": {k: TRAIN_BATCH_SIZE / v for k, v in per_step.items()},
     }
 
 
@@ -229,17 +227,20 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="smoke mode: few steps, few archs, small test subset")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    p.add_argument("--steps", type=int, default=None, help="training steps per strategy (default 252 = 1 epoch)")
+    p.add_argument("--steps", type=int, default=None, help=f"training steps per strategy (default {TRAIN_STEPS} = 1 epoch)")
     p.add_argument("--archs", type=int, default=None, help="fixed random sub-networks per space (default 100)")
     p.add_argument("--test-limit", type=int, default=None, help="evaluate on the first N test sentences (default all)")
-    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--lr", type=float, default=TRAIN_LR)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--only", default="", help="comma-separated subset of strategies")
+    p.add_argument("--only", default="", help=f"comma-separated subset of the recipes ({', '.join(RECIPES)})")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--cost-steps", type=int, default=40, help="steps timed per strategy in the cost phase")
     p.add_argument("--cost-only", action="store_true",
                    help="only (re-)measure the training cost per strategy and merge it into --out")
     args = p.parse_args(argv)
+    unknown = sorted(set(filter(None, args.only.split(","))) - set(RECIPES))
+    if unknown:
+        p.error(f"--only: unknown recipe(s) {', '.join(unknown)}; allowed: {', '.join(RECIPES)}")
     if args.cost_only:
         result = json.loads(args.out.read_text())
         result["cost"] = measure_costs(args)
@@ -254,7 +255,7 @@ def main(argv: list[str] | None = None) -> None:
 
             os.environ["SUBNET_KIT_CACHE"] = tempfile.mkdtemp(prefix="subnet-kit-quick-")
     else:
-        args.steps, args.archs = args.steps or 252, args.archs or 100
+        args.steps, args.archs = args.steps or TRAIN_STEPS, args.archs or 100
     result = run(args)
     result["cost"] = measure_costs(args)
     _apply_costs(result)
