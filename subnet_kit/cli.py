@@ -29,7 +29,8 @@ def _quickstart(args: argparse.Namespace) -> int:
 
     from .data import batches, load_task
     from .space import SearchSpace
-    from .supernet import SuperNet, load_subnet
+    from .deploy import deploy
+    from .supernet import SuperNet
     from .train import evaluate, fine_tune
 
     t_start = time.perf_counter()
@@ -73,13 +74,10 @@ def _quickstart(args: argparse.Namespace) -> int:
     pick = min(smaller, key=lambda r: r["params_M"]) if smaller else max(rows[1:], key=lambda r: r["accuracy"])
     arch = pick["_arch"]
     print(f"\n4. extracting {arch.short()} ({pick['params_M']:.1f} M parameters, accuracy {pick['accuracy']:.3f})")
-    sub = supernet.extract(arch).eval()
-    path = sub.save(out / "subnetwork")
-    again = load_subnet(path)
-    probe = next(batches(task, supernet.tokenizer, split="test", batch_size=16))
-    with torch.inference_mode(), supernet.activate(arch):
-        diff = float((again(probe["input_ids"], probe["attention_mask"]) - supernet(probe["input_ids"], probe["attention_mask"])).abs().max())
-    print(f"   saved to {path} and loaded back: {again}; max |logit difference| vs the super-network: {diff:.2e}")
+    report = deploy(supernet, arch, out, name="subnetwork", timing=None)  # extract, save, reload, compare logits
+    diff = max(report.reload_max_abs_diff, report.active_max_abs_diff)
+    print(f"   saved to {report.path} and loaded back ({report.params:,} parameters); "
+          f"max |logit difference| vs the super-network: {diff:.2e}")
     out.mkdir(parents=True, exist_ok=True)
     summary = {
         "task": task.name, "model": args.model, "steps": args.steps, "space": args.space,
@@ -88,7 +86,7 @@ def _quickstart(args: argparse.Namespace) -> int:
     }
     (out / "quickstart.json").write_text(json.dumps(summary, indent=1))
     print(f"   summary written to {out / 'quickstart.json'} ({summary['wall_time_s']:.0f} s in all)")
-    if diff > 1e-4:
+    if not report.ok:
         print("error: the reloaded sub-network does not reproduce the super-network's logits", file=sys.stderr)
         return 1
     return 0
@@ -119,10 +117,9 @@ def _measures(args: argparse.Namespace) -> tuple[list[Any], list[Any]]:
 
 
 def _search(args: argparse.Namespace) -> int:
-    import re
-
     import torch
 
+    from .deploy import deploy
     from .search import Search
 
     t_start = time.perf_counter()
@@ -167,9 +164,9 @@ def _search(args: argparse.Namespace) -> int:
     for ext in ("png", "svg"):
         chart.save(str(out / f"pareto.{ext}"))
     archs = result.archs(front)[: args.extract_max]
-    for i, arch in enumerate(archs):
-        label = re.sub(r"[^A-Za-z0-9]+", "-", arch.short()).strip("-")
-        supernet.extract(arch).eval().save(out / "subnetworks" / f"{i:02d}-{label}")
+    # each saved, reloaded and its logits checked (no timing: the search measured the archs)
+    reports = [deploy(supernet, arch, out / "subnetworks", name=f"{i:02d}-{arch.slug()}", timing=None)
+               for i, arch in enumerate(archs)]
 
     cols = [*result.objectives, *(c for c in ("latency_measured",) if c in front.columns)]
     print(f"\n{len(result.history)} evaluations (stopped: {result.meta['stop_reason']}), {len(front)} on the Pareto front:")
@@ -181,6 +178,11 @@ def _search(args: argparse.Namespace) -> int:
         print(f"hypervolume: {e}")
     print(f"wrote {out}/: history.csv, pareto.csv, result.json, pareto.png, pareto.svg, search.jsonl and "
           f"{len(archs)} extracted sub-networks in subnetworks/ ({time.perf_counter() - t_start:.0f} s in all)")
+    bad = [r.path.name for r in reports if not r.ok]
+    if bad:
+        print(f"error: reloaded sub-networks do not reproduce the super-network's logits: {', '.join(bad)}",
+              file=sys.stderr)
+        return 1
     return 0
 
 
