@@ -3,7 +3,10 @@
 import numpy as np
 import pytest
 
-from subnet_kit.pareto import default_bounds, hypervolume, hypervolume_curve, nondominated_ranks, pareto_mask
+from subnet_kit.pareto import (
+    KINDS, HypervolumeTracker, axes, chart_data, default_bounds, hypervolume, hypervolume_curve, nondominated_ranks,
+    pareto_mask,
+)
 
 F = np.array([[0.2, 0.8], [0.5, 0.5], [0.8, 0.2], [0.9, 0.9], [0.5, 0.5], [0.6, 0.6]])
 
@@ -58,3 +61,38 @@ def test_default_bounds_cover_the_points():
     assert np.allclose(ideal, [0.2, 0.2]) and np.all(ref > F.max(0))
     ideal, ref = default_bounds(np.array([[3.0, 0.0]]))  # one point: the box still has volume
     assert np.all(ref > ideal)
+
+
+def test_tracker_adds_one_point_at_a_time_like_the_curve():
+    rng = np.random.default_rng(1)
+    pts, cv = rng.random((30, 2)), (rng.random(30) < 0.3) * 0.2
+    t = HypervolumeTracker(ref=[1.1, 1.1], ideal=[0, 0])
+    assert [t.add(f, c) for f, c in zip(pts, cv)] == pytest.approx(hypervolume_curve(pts, [1.1, 1.1], [0, 0], cv))
+    with pytest.raises(ValueError, match="one value per objective \\(2\\)"):
+        t.add([0.5, 0.5, 0.5])
+    with pytest.raises(ValueError, match="ideal point"):
+        HypervolumeTracker(ref=[1, 1], ideal=[1, 0])
+
+
+def test_axes_default_to_the_first_two_distinct_objectives():
+    assert axes(["error", "latency", "params"]) == ("error", "latency")
+    assert axes(["error", "latency"], x="latency") == ("latency", "error")  # not latency twice
+    assert axes(["error", "latency"], y="error") == ("error", "error")  # what is asked for
+    assert axes(["params"]) == ("params", "params")
+    with pytest.raises(ValueError, match="no objectives to chart"):
+        axes([])
+
+
+def test_chart_data_says_which_kind_each_point_is():
+    import pandas as pd
+
+    from subnet_kit import Arch
+
+    arch = Arch.uniform(2, 4, 64, 64).to_json()
+    history = pd.DataFrame({"eval": range(4), "arch": [arch] * 4, "a": [1.0, 2.0, 3.0, 0.5], "b": [3.0, 2.0, 3.0, 0.1],
+                            "feasible": [True, True, True, False]})
+    data = chart_data(history, ["a", "b"], [True, True, False, False])
+    assert data["kind"].tolist() == ["front", "front", "dominated", "infeasible"] and set(data["kind"]) <= set(KINDS)
+    assert list(data.columns[:3]) == ["eval", "a", "b"] and data["label"].iloc[0] == Arch.from_json(arch).short()
+    with pytest.raises(ValueError, match="no column 'c' to plot; objectives: a, b"):
+        chart_data(history, ["a", "b"], [True] * 4, y="c")
