@@ -79,7 +79,8 @@ def save_model(model: Any, path: str | os.PathLike) -> Path:
             f"{path} exists and is not a saved subnet-kit model; refusing to replace it (choose a new or empty folder)"
         )
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    meta = {"format": FORMAT_VERSION, "kind": kind, "name": getattr(model, "name", None), "shape": model.shape.to_dict()}
+    meta = {"format": FORMAT_VERSION, "kind": kind, "name": getattr(model, "name", None),
+            "shape": model.shape.to_dict()}
     with atomic_dir(path) as tmp:
         save_file(state, str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
         (tmp / META_FILE).write_text(json.dumps(meta, indent=1))
@@ -124,7 +125,8 @@ def read_safetensors_shapes(file: str | os.PathLike) -> dict[str, tuple[int, ...
     return shapes
 
 
-def _check_fit(file: Path, weights: Mapping[str, tuple[int, ...]], model: Mapping[str, torch.Tensor], where: str) -> None:
+def _check_fit(file: Path, weights: Mapping[str, tuple[int, ...]], model: Mapping[str, torch.Tensor],
+               where: str) -> None:
     """Raise a `CheckpointError` unless the weights file holds exactly the model's tensors with the model's shapes."""
     missing = [k for k in model if k not in weights]
     unexpected = [k for k in weights if k not in model]

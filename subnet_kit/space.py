@@ -319,7 +319,8 @@ class SearchSpace:
             "hidden": (hmin, dims.hidden, hstep),
         }
         if granularity == "layer":
-            defaults.update(heads=(dims.heads, dims.heads, 1), ffn=(dims.ffn, dims.ffn, 1), hidden=(dims.hidden, dims.hidden, 1))
+            defaults.update({name: (full, full, 1) for name, full in (("heads", dims.heads), ("ffn", dims.ffn),
+                                                                       ("hidden", dims.hidden))})
         given = {"layers": layers, "heads": heads, "ffn": ffn, "hidden": hidden}
         choices = {
             name: Choice(name, *default) if given[name] is None else parse_bounds(given[name], default[2], name)

@@ -203,3 +203,12 @@ def test_save_refuses_a_folder_that_is_not_a_saved_model(tmp_path: Path, tiny):
     first = tiny.save(tmp_path / "sn")  # a saved model is replaced by the next save
     tiny.save(first)
     assert SuperNet.load(first).dims == tiny.dims
+
+
+def test_pretrained_folder_with_pickled_weights_only_is_refused(tmp_path: Path):
+    BertConfig(**TINY).save_pretrained(tmp_path)
+    (tmp_path / "pytorch_model.bin").write_bytes(pickle.dumps({"weights": _Boom()}))
+    before = _snapshot(tmp_path)
+    with pytest.raises(ValueError, match=r"cannot load the weights of .* \(safetensors only\)"):
+        SuperNet.from_pretrained(str(tmp_path), num_labels=2)
+    assert _snapshot(tmp_path) == before
