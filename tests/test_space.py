@@ -120,3 +120,11 @@ def test_params_and_flops_of_full_minilm():
     assert space.flops(full, 64, 32) == 32 * space.flops(full, 64, 1)
     with pytest.raises(ValueError, match="part must be one of"):
         space.params(full, "pooler")
+
+
+def test_check_names_every_problem_of_an_arch():
+    space = SearchSpace.for_model(MINILM, "uniform")
+    why = space.check(Arch(2, (13, 13), (100, 100), 200))
+    for part in ("heads[0]=13", "heads[1]=13", "ffn[0]=100", "hidden=200", "multiple of the head size 32"):
+        assert part in why
+    assert space.check(space.largest()) is None
