@@ -9,6 +9,11 @@ kit's cache directory, so a second run or another command with the same settings
 search with a progress bar showing the hypervolume, and writes ``history.csv``, ``pareto.csv``, ``result.json``,
 the Pareto chart (``pareto.png``, ``pareto.svg``), the search log (``search.jsonl``; ``--resume`` continues it) and
 the extracted Pareto sub-networks (``subnetworks/``).
+
+Exit status: 0 when done; 2 on bad input (one ``subnet-kit: error:`` line, before any training); 1 when the result
+failed its check — ``quickstart``: the reloaded sub-network does not reproduce the super-network; ``search``: no
+evaluated sub-network meets the constraints (the message says how far the closest one is; every file, the log
+included, is written, so ``--resume`` with a larger ``--budget`` continues the search).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import argparse
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -67,7 +73,8 @@ def _quickstart(args: argparse.Namespace) -> int:
             "accuracy": m["accuracy"],
             "_arch": arch,
         })
-    _print_table(rows)
+    _print_table(rows, [("arch", "{}"), ("params_M", "{:.2f}"), ("encoder_params_M", "{:.2f}"), ("MFLOPs@64", "{:.0f}"),
+                        ("accuracy", "{:.3f}")])
 
     full_acc = rows[0]["accuracy"]
     smaller = [r for r in rows[1:] if r["accuracy"] >= full_acc - args.tolerance]
@@ -93,34 +100,21 @@ def _quickstart(args: argparse.Namespace) -> int:
 
 
 def _measures(args: argparse.Namespace) -> tuple[list[Any], list[Any]]:
-    """``(objectives, metrics)`` from the options: the named objectives, and latency / memory metrics measured
-    with the CLI's settings when a constraint needs them but they are not objectives."""
-    from .objectives import OBJECTIVES, Constraint, Error, Latency, Memory, get_objective
+    """``(objectives, metrics)`` from the options (see `objectives.resolve_objectives`): the named objectives, and a
+    metric for each constrained quantity that is not an objective, all measured with the CLI's settings."""
+    from .objectives import MeasureSettings, resolve_objectives
 
-    configured = {
-        "error": lambda: Error(limit=args.eval_limit),
-        "latency": lambda: Latency(batch_size=args.latency_batch_size, seq_len=args.latency_seq_len,
-                                   mode=args.latency_mode, threads=args.threads),
-        "memory": lambda: Memory(batch_size=args.latency_batch_size, seq_len=args.latency_seq_len,
-                                 mode=args.latency_mode),
-    }
+    settings = MeasureSettings(eval_limit=args.eval_limit, batch_size=args.latency_batch_size,
+                               seq_len=args.latency_seq_len, latency_mode=args.latency_mode, threads=args.threads)
     names = [n.strip() for n in args.objectives.split(",") if n.strip()]
-    if not names:
-        raise ValueError(f"--objectives is empty; give a comma-separated list of {', '.join(OBJECTIVES)}")
-    objectives = [configured[n]() if n in configured else get_objective(n) for n in names]
-    constrained = dict.fromkeys(Constraint.parse(c).name for c in args.constraint or [])
-    for n in constrained:
-        if n not in OBJECTIVES:
-            raise ValueError(f"--constraint on {n!r}, which is not an objective; allowed: {', '.join(OBJECTIVES)}")
-    metrics = [configured[n]() for n in constrained if n in configured and n not in names]
-    return objectives, metrics
+    return resolve_objectives(names, args.constraint or [], (), settings)
 
 
 def _search(args: argparse.Namespace) -> int:
     import torch
 
     from .deploy import deploy
-    from .search import Search
+    from .search import InfeasibleWarning, Search
 
     t_start = time.perf_counter()
     out = Path(args.out)
@@ -151,7 +145,9 @@ def _search(args: argparse.Namespace) -> int:
           + (f", constraints {'; '.join(map(str, s.constraints))}" if s.constraints else ""))
     if s.predictor is not None:
         print(f"latency predictor: {s.predictor}")
-    result = s.run()
+    with warnings.catch_warnings():  # a search with nothing feasible is reported below, once
+        warnings.simplefilter("ignore", InfeasibleWarning)
+        result = s.run()
     if result.meta["replayed"]:
         print(f"resumed: {result.meta['replayed']} evaluations came from the log")
 
@@ -168,14 +164,7 @@ def _search(args: argparse.Namespace) -> int:
     reports = [deploy(supernet, arch, out / "subnetworks", name=f"{i:02d}-{arch.slug()}", timing=None)
                for i, arch in enumerate(archs)]
 
-    cols = [*result.objectives, *(c for c in ("latency_measured",) if c in front.columns)]
-    print(f"\n{len(result.history)} evaluations (stopped: {result.meta['stop_reason']}), {len(front)} on the Pareto front:")
-    _print_rows([{"arch": a.short(), **{c: row[c] for c in cols}} for a, (_, row) in zip(result.archs(front),
-                                                                                          front.iterrows())], cols)
-    try:
-        print(f"hypervolume (normalised; default reference point): {result.hypervolume():.4f}")
-    except ValueError as e:
-        print(f"hypervolume: {e}")
+    status = _print_result(result, front)
     print(f"wrote {out}/: history.csv, pareto.csv, result.json, pareto.png, pareto.svg, search.jsonl and "
           f"{len(archs)} extracted sub-networks in subnetworks/ ({time.perf_counter() - t_start:.0f} s in all)")
     bad = [r.path.name for r in reports if not r.ok]
@@ -183,7 +172,7 @@ def _search(args: argparse.Namespace) -> int:
         print(f"error: reloaded sub-networks do not reproduce the super-network's logits: {', '.join(bad)}",
               file=sys.stderr)
         return 1
-    return 0
+    return status
 
 
 def _option(text: str) -> tuple[str, Any]:
@@ -196,23 +185,35 @@ def _option(text: str) -> tuple[str, Any]:
         return key.strip(), value
 
 
-def _print_rows(rows: list[dict], cols: list[str]) -> None:
-    cells = [["arch", *cols]] + [[r["arch"], *(f"{r[c]:.4g}" for c in cols)] for r in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
-    for j, row in enumerate(cells):
-        print("   " + "  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(row, widths))))
-        if j == 0:
-            print("   " + "  ".join("-" * w for w in widths))
-
-
-def _print_table(rows: list[dict]) -> None:
-    cols = [("arch", "{}"), ("params_M", "{:.2f}"), ("encoder_params_M", "{:.2f}"), ("MFLOPs@64", "{:.0f}"), ("accuracy", "{:.3f}")]
+def _print_table(rows: list[dict], cols: Sequence[tuple[str, str]]) -> None:
+    """Print ``rows`` as an aligned text table of the columns ``cols`` (``(name, format)`` pairs; the first column
+    left-aligned, the others right-aligned)."""
     cells = [[c for c, _ in cols]] + [[fmt.format(r[c]) for c, fmt in cols] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(cols))]
     for j, row in enumerate(cells):
         print("   " + "  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(row, widths))))
         if j == 0:
             print("   " + "  ".join("-" * w for w in widths))
+
+
+def _print_result(result: Any, front: Any) -> int:
+    """Print what a search found: the Pareto front as a table and its hypervolume; or, when no evaluated arch meets
+    the constraints, `Result.infeasible_message` on stderr. Returns the exit status: 0, or 1 when nothing is
+    feasible (the run's files are written all the same)."""
+    n, reason = len(result.history), result.meta.get("stop_reason")
+    message = result.infeasible_message
+    if message:
+        print(f"\n{n} evaluations (stopped: {reason}), none feasible")
+        print(f"subnet-kit: {message}; relax the constraint, or continue with --resume and a larger --budget",
+              file=sys.stderr)
+        return 1
+    cols = [*result.objectives, *(c for c in ("latency_measured",) if c in front.columns)]
+    print(f"\n{n} evaluations (stopped: {reason}), {len(front)} on the Pareto front:")
+    _print_table([{**row.to_dict(), "arch": a.short()} for a, (_, row) in zip(result.archs(front), front.iterrows())],
+                 [("arch", "{}"), *((c, "{:.4g}") for c in cols)])
+    if len(front):
+        print(f"hypervolume (normalised; default reference point): {result.hypervolume():.4f}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -255,8 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--train-lr", type=float, default=TRAIN_LR, help="learning rate of that training")
     s.add_argument("--latency", default="measured", choices=("measured", "predicted"),
                    help="measure every sub-network, or fit a latency predictor and re-measure the final front")
-    s.add_argument("--latency-batch-size", type=int, default=1)
-    s.add_argument("--latency-seq-len", type=int, default=64)
+    s.add_argument("--latency-batch-size", type=int, default=1, help="sequences per forward (latency, memory, flops)")
+    s.add_argument("--latency-seq-len", type=int, default=64, help="tokens per sequence (latency, memory, flops)")
     s.add_argument("--latency-mode", default="active", choices=("active", "extracted"),
                    help="time the super-network running the sub-network, or an extracted copy")
     s.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's default)")
