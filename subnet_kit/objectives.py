@@ -50,7 +50,7 @@ except ImportError:  # Windows: latency noise is judged by the spread of the tim
 __all__ = [
     "Context", "Objective", "FunctionObjective", "Error", "Params", "Flops", "Latency", "Memory", "PredictedLatency",
     "OBJECTIVES", "get_objective", "as_objective", "Constraint", "measure_latency", "measure_memory", "probe_inputs",
-    "LatencyPredictor", "spearman", "MeasureSettings", "resolve_objectives", "predict_latency",
+    "noisy_latency_note", "LatencyPredictor", "spearman", "MeasureSettings", "resolve_objectives", "predict_latency",
 ]
 
 MODES = ("active", "extracted")
@@ -498,6 +498,32 @@ def measure_latency(model: Any, arch: Arch | None = None, *, batch_size: int = 1
         "threads": used_threads, "device": str(device), "mode": mode, "batch_size": batch_size, "seq_len": seq_len,
         "repeats": repeats,
     }
+
+
+def noisy_latency_note(history: Any, front: Any = None) -> str | None:
+    """One line on the evaluations of a search whose latency stayed noisy (column ``latency_noisy`` of
+    ``Result.history``; see `measure_latency`), with how many of the Pareto ``front`` (a frame of the same rows)
+    are among them and their ``eval`` numbers. None when none is noisy or latency was not measured.
+
+    >>> import pandas as pd
+    >>> h = pd.DataFrame({"eval": [0, 1, 2], "latency_noisy": [False, True, True]})
+    >>> noisy_latency_note(h, h.iloc[[0, 2]])  # doctest: +NORMALIZE_WHITESPACE
+    'latency of 2 of 3 evaluated archs was noisy (the machine disturbed the timing even after re-measuring); 1 of the
+    2 on the Pareto front (evaluation 2): do not trust their latencies; re-measure them on a quieter machine'
+    """
+    if "latency_noisy" not in getattr(history, "columns", ()):
+        return None
+    noisy = history["latency_noisy"].fillna(False).astype(bool)
+    if not noisy.any():
+        return None
+    text = (f"latency of {int(noisy.sum())} of {len(history)} evaluated archs was noisy (the machine disturbed the "
+            f"timing even after re-measuring)")
+    if front is not None and "latency_noisy" in front.columns:
+        evals = [int(e) for e in front.loc[front["latency_noisy"].fillna(False).astype(bool), "eval"]]
+        text += f"; {len(evals)} of the {len(front)} on the Pareto front"
+        if evals:
+            text += f" (evaluation{'s' if len(evals) > 1 else ''} {', '.join(map(str, evals))})"
+    return text + ": do not trust their latencies; re-measure them on a quieter machine"
 
 
 class _PeakTensorMemory:
