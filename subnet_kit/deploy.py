@@ -85,8 +85,10 @@ class DeployReport:
         return all(d <= self.atol for d in diffs if d is not None)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: paths as strings, the arch as a dict, plus ``speedup`` and ``ok``."""
+        """JSON-ready and flat: paths as strings, the arch as a dict, the ``timing`` setting's keys (``threads``,
+        ``device``, ``batch_size``, ...) at the top level, plus ``speedup`` and ``ok``."""
         d = asdict(self)
+        d.update(d.pop("timing"))
         d.update(path=str(self.path), arch=self.arch.to_dict(), speedup=self.speedup, ok=self.ok,
                  onnx_path=None if self.onnx_path is None else str(self.onnx_path))
         return d

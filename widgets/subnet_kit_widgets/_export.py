@@ -69,7 +69,7 @@ class ExportPanel(StaticRepr, W.VBox):
     def export(self, arch: Arch | None = None) -> dict[str, Any]:
         """Deploy ``arch`` (default: the panel's) with `subnet_kit.deploy.deploy` and show the report; returns
         ``report.to_dict()`` (``path``, ``params``, ``full_params``, ``latency_ms``, ``full_latency_ms``,
-        ``speedup``, ``reload_max_abs_diff``, ``active_max_abs_diff``, ``timing``, ...); ``panel.report`` holds
+        ``speedup``, ``reload_max_abs_diff``, ``active_max_abs_diff``, ``threads``, ``device``, ...); ``panel.report`` holds
         the `DeployReport`."""
         arch = arch or self.arch
         if arch is None:
@@ -101,12 +101,11 @@ class ExportPanel(StaticRepr, W.VBox):
             {"": "full super-network", "parameters": d["full_params"], "latency (ms)": d["full_latency_ms"],
              "saved to": ""},
         ]
-        t = d["timing"]
-        return (html_table(rows) + f"<div>speed-up <b>{d['speedup']:.2f}x</b> (batch {t['batch_size']} x "
-                f"{t['seq_len']} tokens, {t['threads']} threads, {esc(t['device'])}) · reloaded vs extracted logits: "
+        return (html_table(rows) + f"<div>speed-up <b>{d['speedup']:.2f}x</b> (batch {d['batch_size']} x "
+                f"{d['seq_len']} tokens, {d['threads']} threads, {esc(d['device'])}) · reloaded vs extracted logits: "
                 f"max |diff| {d['reload_max_abs_diff']:.2g} · vs the active super-network "
                 f"{d['active_max_abs_diff']:.2g}"
-                + (" · <b>noisy timing</b> (other load on the machine): measure again" if t.get("noisy") else "")
+                + (" · <b>noisy timing</b> (other load on the machine): measure again" if d.get("noisy") else "")
                 + "</div>")
 
     def _render(self) -> None:
