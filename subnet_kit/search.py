@@ -171,9 +171,10 @@ class Search:
         self._elapsed0 = self._replay[-1]["elapsed_s"] if self._replay else 0.0
         self._t0: float | None = None
         self._bar = None  # the tqdm bar while `run` runs with progress
-        self.hv_curve: list[float] = []  # live hypervolume in `hv_box` after each evaluation, once the box is fixed
-        self._hv_box: tuple[np.ndarray, np.ndarray] | None = None
-        self._hv: HypervolumeTracker | None = None
+        self._hv_box: tuple[np.ndarray, np.ndarray] | None = None  # (ideal, ref) of the live hypervolume, once fixed
+        self._hv: HypervolumeTracker | None = None  # the live hypervolume in that box
+        self._hv_curve: list[float] = []  # its value after each of the first len(_hv_curve) evaluations
+        self._n_feasible = 0  # feasible evaluations so far (the box is fixed after HV_MIN_POINTS of them)
 
     # ---- construction helpers ---------------------------------------------------------------------------------
     @property
@@ -344,7 +345,7 @@ class Search:
     def _add(self, record: dict[str, Any]) -> None:
         self.records.append(record)
         self._by_arch[Arch.from_json(record["arch"])] = record
-        self._update_hv(record)
+        self._fix_hv_box(record)
         if self._bar is not None:
             self._bar.update(1)
             self._bar.set_postfix(self._progress_info(), refresh=False)
@@ -357,21 +358,27 @@ class Search:
         None until then."""
         return self._hv_box
 
-    def _update_hv(self, record: dict[str, Any]) -> None:
-        """Append to `hv_curve`; when this record fixes the box, the curve so far is back-filled in it first, so
-        ``len(hv_curve) == len(records)`` from then on and it equals `Result.hypervolume_curve` in the same box."""
-        if self._hv is None:
-            F, cv = self._F(), np.array([r["violation"] for r in self.records], dtype=float)
-            feasible = F[cv <= 0]
-            if len(feasible) == 0 or self.ref is None and len(feasible) < HV_MIN_POINTS:
-                return
-            ref = self.ref if self.ref is not None else default_bounds(feasible)[1]
-            ideal = np.minimum(feasible.min(0), 0.0)
-            ideal = np.where(ideal < ref, ideal, ref - np.maximum(np.abs(ref), 1.0))  # a valid box whatever ref is
-            self._hv_box, self._hv = (ideal, ref), HypervolumeTracker(ref, ideal)
-            self.hv_curve = [self._hv.add(f, c) for f, c in zip(F, cv)]
-        else:
-            self.hv_curve.append(self._hv.add(self._F([record])[0], record["violation"]))
+    @property
+    def hv_curve(self) -> list[float]:
+        """The live hypervolume in `hv_box` after each evaluation: empty until the box is fixed, then one value per
+        evaluation (back-filled from the first), equal to ``result().hypervolume_curve(ref, ideal)`` for ``(ideal,
+        ref) = hv_box()``; it never decreases. Computed when read (the progress bar and the widgets read it after
+        every evaluation), so a search nobody watches does not pay for it."""
+        if self._hv is not None and len(self._hv_curve) < len(self.records):
+            rest = self.records[len(self._hv_curve):]
+            self._hv_curve += [self._hv.add(f, r["violation"]) for f, r in zip(self._F(rest), rest)]
+        return self._hv_curve
+
+    def _fix_hv_box(self, record: dict[str, Any]) -> None:
+        """Fix the box of the live hypervolume once ``record`` makes enough feasible evaluations (see `hv_box`)."""
+        self._n_feasible += int(record["violation"] <= 0)
+        if self._hv is not None or self._n_feasible == 0 or self.ref is None and self._n_feasible < HV_MIN_POINTS:
+            return
+        feasible = self._F([r for r in self.records if r["violation"] <= 0])
+        ref = self.ref if self.ref is not None else default_bounds(feasible)[1]
+        ideal = np.minimum(feasible.min(0), 0.0)
+        ideal = np.where(ideal < ref, ideal, ref - np.maximum(np.abs(ref), 1.0))  # a valid box whatever ref is
+        self._hv_box, self._hv = (ideal, ref), HypervolumeTracker(ref, ideal)
 
     def _F(self, records: Sequence[dict[str, Any]] | None = None) -> np.ndarray:
         records = self.records if records is None else records
