@@ -5,7 +5,8 @@ Settings of the next search (``strategy``, ``budget``, ``seed``) and the run sta
 ``front``, ``noisy``, ``state``, ``message``, ``selected``) are traits; the search itself is a
 `subnet_kit.search.Search` built by the ``new_search(strategy, budget, seed)`` function the view passes in. The
 model only advances that search and reads its state: the hypervolume is ``Search.hv_curve``, a larger budget is
-``Search.extend``, the note on infeasible results is ``Result.infeasible_message``.
+``Search.extend``, the notes on a result are ``Result.infeasible_message`` and
+`subnet_kit.objectives.noisy_latency_note`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, Callable
 import numpy as np
 import traitlets as T
 
+from subnet_kit.objectives import noisy_latency_note
 from subnet_kit.search import Result, Search
 from subnet_kit.space import Arch
 from subnet_kit.strategies import STRATEGIES
@@ -113,10 +115,11 @@ class SearchRun(T.HasTraits):
         self.noisy = sum(bool(r.get("latency_noisy", False)) for r in records)
 
     def _notes(self) -> str:
-        notes = [self.result.infeasible_message] if self.n else []
-        if self.noisy:
-            notes.append(f"{self.noisy} of {self.n} latency measurements were noisy (a large spread between repeats; "
-                         f"compare them with care)")
+        """The library's notes on the result: nothing feasible, noisy latency measurements."""
+        if not self.n:
+            return ""
+        result = self.result
+        notes = [result.infeasible_message, noisy_latency_note(result.history, result.pareto())]
         return "\n".join(n for n in notes if n)
 
 
