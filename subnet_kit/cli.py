@@ -198,10 +198,16 @@ def _print_table(rows: list[dict], cols: Sequence[tuple[str, str]]) -> None:
 
 def _print_result(result: Any, front: Any) -> int:
     """Print what a search found: the Pareto front as a table and its hypervolume; or, when no evaluated arch meets
-    the constraints, `Result.infeasible_message` on stderr. Returns the exit status: 0, or 1 when nothing is
-    feasible (the run's files are written all the same)."""
+    the constraints, `Result.infeasible_message` on stderr; a warning on stderr when latencies stayed noisy
+    (`objectives.noisy_latency_note`). Returns the exit status: 0, or 1 when nothing is feasible (the run's files
+    are written all the same)."""
+    from .objectives import noisy_latency_note
+
     n, reason = len(result.history), result.meta.get("stop_reason")
     message = result.infeasible_message
+    noisy = noisy_latency_note(result.history, None if message else front)
+    if noisy:  # a busy machine disturbed the timing: say so before anyone trusts the table
+        print(f"subnet-kit: warning: {noisy}", file=sys.stderr)
     if message:
         print(f"\n{n} evaluations (stopped: {reason}), none feasible")
         print(f"subnet-kit: {message}; relax the constraint, or continue with --resume and a larger --budget",

@@ -5,6 +5,7 @@ sub-network, or the measurement says it is not to be trusted."""
 
 from __future__ import annotations
 
+import collections
 import itertools
 import subprocess
 import sys
@@ -144,17 +145,33 @@ def test_the_note_counts_noisy_evaluations_and_names_the_front_ones():
 
 
 class ScriptedLatency(Latency):
-    """Latency from a formula, noisy (and 10x too high) the first ``noisy_calls[arch]`` times an arch is measured."""
+    """Latency from a formula, noisy (and 10x too high) the first ``noisy_calls[arch]`` times an arch is measured
+    (``others`` times for the archs not named)."""
 
-    def __init__(self, space: SearchSpace, noisy_calls: dict) -> None:
+    def __init__(self, space: SearchSpace, noisy_calls: dict, others: int = 0) -> None:
         super().__init__(seq_len=64)
-        self.space, self.noisy_calls = space, dict(noisy_calls)
+        self.space, self.noisy_calls = space, collections.defaultdict(lambda: others, noisy_calls)
 
     def _measure(self, arch, ctx):
         ms = 1.0 + 0.5 * arch.layers + 2.0 * self.space.flops(arch, seq_len=64) / 1e9
-        left = self.noisy_calls.get(arch, 0)
+        left = self.noisy_calls[arch]
         self.noisy_calls[arch] = left - 1
         return {"value": 10 * ms if left > 0 else ms, "noisy": left > 0, "rel_spread": 0.5, "attempts": 3}
+
+
+def test_the_cli_warns_about_noisy_latencies(tiny, capsys):
+    from subnet_kit.cli import _print_result
+
+    space = SearchSpace.for_model(tiny, "per-layer")
+    always = ScriptedLatency(space, {}, others=99)
+    result = search(tiny, space, None, ["params", always], strategy="random", budget=4, seed=0)
+    assert result.history["latency_noisy"].any()
+    assert _print_result(result, result.pareto()) == 0
+    err = capsys.readouterr().err
+    assert "subnet-kit: warning: latency of 4 of 4 evaluated archs was noisy" in err and "on the Pareto front" in err
+    quiet = search(tiny, space, None, ["params", ScriptedLatency(space, {})], strategy="random", budget=4, seed=0)
+    _print_result(quiet, quiet.pareto())
+    assert "warning" not in capsys.readouterr().err
 
 
 def test_predictor_fit_remeasures_archs_that_stayed_noisy(tiny):
