@@ -32,6 +32,7 @@ def available_devices() -> list[str]:
 
 class ObjectivePicker(StaticRepr, W.VBox):
     """Pick objectives and constraints; ``picker.objectives()`` gives `Objective` instances for `search()`.
+    ``device`` (default ``"cpu"``): where the objectives are measured; the super-network must be there already.
 
     >>> picker = ObjectivePicker(objectives=("error", "latency"), constraints=("latency <= 15",))  # doctest: +SKIP
     >>> picker.objectives(), picker.constraints()                                                # doctest: +SKIP
@@ -87,7 +88,7 @@ class ObjectivePicker(StaticRepr, W.VBox):
         with self.hold_trait_notifications():
             self.selected = tuple(n for n in CHOICES if n in objectives)
             self.constraint_text = "\n".join(constraints)
-            self.device = device or self._devices[-1]
+            self.device = device or "cpu"  # where SuperNet.from_pretrained puts the model; the dashboard never moves it
             self.threads = torch.get_num_threads() if threads is None else threads
             self.batch_size, self.seq_len, self.eval_limit, self.latency_mode = batch_size, seq_len, eval_limit, latency_mode
         self.validate()  # bad constructor arguments fail here, with the message naming the allowed values
