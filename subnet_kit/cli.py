@@ -37,7 +37,7 @@ def _quickstart(args: argparse.Namespace) -> int:
     from .space import SearchSpace
     from .deploy import deploy
     from .supernet import SuperNet
-    from .train import evaluate, fine_tune
+    from .train import fine_tune
 
     t_start = time.perf_counter()
     out = Path(args.out)
@@ -61,18 +61,7 @@ def _quickstart(args: argparse.Namespace) -> int:
     space = SearchSpace.for_model(supernet, args.space)
     print(f"\n3. evaluating {args.archs} sub-networks of {space} on {args.eval_limit or 'all'} validation sentences")
     archs = [space.largest(), space.smallest(), *space.sample_many(args.archs, rng=args.seed)]
-    archs = list(dict.fromkeys(archs))[: args.archs]
-    rows = []
-    for arch in archs:
-        m = evaluate(supernet, task, "validation", arch=arch, limit=args.eval_limit)
-        rows.append({
-            "arch": arch.short(),
-            "params_M": space.params(arch) / 1e6,
-            "encoder_params_M": space.params(arch, "encoder") / 1e6,
-            "MFLOPs@64": space.flops(arch, seq_len=64) / 1e6,
-            "accuracy": m["accuracy"],
-            "_arch": arch,
-        })
+    rows = _arch_rows(supernet, space, task, list(dict.fromkeys(archs))[: args.archs], args.eval_limit)
     _print_table(rows, [("arch", "{}"), ("params_M", "{:.2f}"), ("encoder_params_M", "{:.2f}"), ("MFLOPs@64", "{:.0f}"),
                         ("accuracy", "{:.3f}")])
 
@@ -97,6 +86,24 @@ def _quickstart(args: argparse.Namespace) -> int:
         print("error: the reloaded sub-network does not reproduce the super-network's logits", file=sys.stderr)
         return 1
     return 0
+
+
+def _arch_rows(supernet: Any, space: Any, task: Any, archs: Sequence[Any], eval_limit: int | None) -> list[dict]:
+    """One table row per arch: its size, FLOPs and validation accuracy (``_arch`` keeps the arch itself)."""
+    from .train import evaluate
+
+    rows = []
+    for arch in archs:
+        m = evaluate(supernet, task, "validation", arch=arch, limit=eval_limit)
+        rows.append({
+            "arch": arch.short(),
+            "params_M": space.params(arch) / 1e6,
+            "encoder_params_M": space.params(arch, "encoder") / 1e6,
+            "MFLOPs@64": space.flops(arch, seq_len=64) / 1e6,
+            "accuracy": m["accuracy"],
+            "_arch": arch,
+        })
+    return rows
 
 
 def _measures(args: argparse.Namespace) -> tuple[list[Any], list[Any]]:
@@ -129,14 +136,7 @@ def _search(args: argparse.Namespace) -> int:
     STRATEGIES[args.strategy].check_options(options)
     supernet, space, task, trained = trained_supernet(args.model, args.task, args.space, train_steps=args.train_steps,
                                                       lr=args.train_lr, seed=args.seed, progress=not args.no_progress)
-    print(f"task: {task}\nsuper-network: {supernet}\nspace: {space}")
-    if trained is None:
-        print("super-network: not trained (--train-steps 0)")
-    elif trained.from_cache:
-        print(f"super-network: trained weights loaded from the cache ({trained.from_cache})")
-    else:
-        print(f"super-network: trained with the {TRAIN_RECIPE} recipe (last stage {trained.steps} steps, "
-              f"{trained.train_time_s:.0f} s); cached for the next run")
+    print(f"task: {task}\nsuper-network: {supernet}\nspace: {space}\nsuper-network: {_training_line(trained)}")
     s = Search(supernet, space, task, objectives, strategy=args.strategy, budget=args.budget, seed=args.seed,
                constraints=args.constraint, metrics=metrics, log=out / "search.jsonl", resume=args.resume,
                eval_limit=args.eval_limit, latency=args.latency, progress=not args.no_progress,
@@ -151,14 +151,8 @@ def _search(args: argparse.Namespace) -> int:
     if result.meta["replayed"]:
         print(f"resumed: {result.meta['replayed']} evaluations came from the log")
 
-    out.mkdir(parents=True, exist_ok=True)
-    result.to_csv(out / "history.csv")
-    front = result.pareto()
-    front.to_csv(out / "pareto.csv", index=False)
-    result.to_json(out / "result.json")
-    chart = result.chart(title=f"{args.model} on {args.task}: {len(result.history)} evaluations ({args.strategy})")
-    for ext in ("png", "svg"):
-        chart.save(str(out / f"pareto.{ext}"))
+    front = _write_result(result, out, f"{args.model} on {args.task}: {len(result.history)} evaluations "
+                                       f"({args.strategy})")
     archs = result.archs(front)[: args.extract_max]
     # each saved, reloaded and its logits checked (no timing: the search measured the archs)
     reports = [deploy(supernet, arch, out / "subnetworks", name=f"{i:02d}-{arch.slug()}", timing=None)
@@ -173,6 +167,29 @@ def _search(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     return status
+
+
+def _training_line(trained: Any) -> str:
+    """How the search's super-network came to be, in one line."""
+    if trained is None:
+        return "not trained (--train-steps 0)"
+    if trained.from_cache:
+        return f"trained weights loaded from the cache ({trained.from_cache})"
+    return (f"trained with the {TRAIN_RECIPE} recipe (last stage {trained.steps} steps, {trained.train_time_s:.0f} s); "
+            f"cached for the next run")
+
+
+def _write_result(result: Any, out: Path, title: str) -> Any:
+    """Write history.csv, pareto.csv, result.json and the Pareto chart (PNG, SVG) to ``out``; returns the front."""
+    out.mkdir(parents=True, exist_ok=True)
+    result.to_csv(out / "history.csv")
+    front = result.pareto()
+    front.to_csv(out / "pareto.csv", index=False)
+    result.to_json(out / "result.json")
+    chart = result.chart(title=title)
+    for ext in ("png", "svg"):
+        chart.save(str(out / f"pareto.{ext}"))
+    return front
 
 
 def _option(text: str) -> tuple[str, Any]:
