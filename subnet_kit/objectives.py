@@ -53,7 +53,8 @@ __all__ = [
     "noisy_latency_note", "LatencyPredictor", "spearman", "MeasureSettings", "resolve_objectives", "predict_latency",
 ]
 
-MODES = ("active", "extracted")
+MODES = ("active", "extracted", "onnx")  # how latency runs a sub-network: sliced weights, a torch copy, ONNX Runtime
+MEMORY_MODES = ("active", "extracted")  # memory is measured in torch (an "onnx" latency setting measures "extracted")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -219,7 +220,10 @@ class Latency(Objective):
     median of the kept attempt) and ``attempts``.
 
     ``mode="active"`` times the super-network running the sub-network on sliced shared weights;
-    ``mode="extracted"`` times a physically smaller copy (``supernet.extract(arch)``), as it would be deployed.
+    ``mode="extracted"`` times a physically smaller copy (``supernet.extract(arch)``) in torch;
+    ``mode="onnx"`` times that copy exported to ONNX (transformer graph optimisations applied where they check out)
+    in ONNX Runtime on the CPU, one live session at a time; exports are cached, so an arch is exported once (see
+    `subnet_kit.onnx_runtime`).
     ``threads``: CPU threads to time with (default: torch's current setting, recorded in the extras).
     """
 
@@ -252,7 +256,7 @@ class Memory(Objective):
     name, unit, needs = "memory", "bytes", ("supernet",)
 
     def __init__(self, batch_size: int = 1, seq_len: int = 64, mode: str = "active") -> None:
-        _check_forward(batch_size, seq_len, mode)
+        _check_forward(batch_size, seq_len, mode, MEMORY_MODES)
         self.batch_size, self.seq_len, self.mode = batch_size, seq_len, mode
 
     def _measure(self, arch: Arch, ctx: Context) -> dict[str, Any]:
@@ -363,11 +367,12 @@ def _check_size(batch_size: int, seq_len: int) -> None:
         raise ValueError(f"batch_size and seq_len must be >= 1, got {batch_size}, {seq_len}")
 
 
-def _check_forward(batch_size: int, seq_len: int, mode: str) -> None:
-    """The forward that latency and memory both run: its input size and how the sub-network runs."""
+def _check_forward(batch_size: int, seq_len: int, mode: str, modes: Sequence[str] = MODES) -> None:
+    """The forward that latency and memory both run: its input size and how the sub-network runs (one of
+    ``modes``: `MODES` for latency, `MEMORY_MODES` for memory)."""
     _check_size(batch_size, seq_len)
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}; allowed: {', '.join(MODES)}")
+    if mode not in modes:
+        raise ValueError(f"unknown mode {mode!r}; allowed: {', '.join(modes)}")
 
 
 def _check_timing(batch_size: int, seq_len: int, warmup: int, repeats: int, mode: str, threads: int | None,
@@ -437,16 +442,17 @@ def _preemptions() -> int | None:
     return resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw
 
 
-def _timed_attempt(net: Any, inputs: tuple[torch.Tensor, ...], device: torch.device, repeats: int,
+def _timed_attempt(forward: Callable[[], Any], sync: Callable[[], None], repeats: int,
                    max_rel_spread: float) -> dict[str, Any]:
-    """``repeats`` timed forwards: their quartiles, and whether the machine disturbed them (see `measure_latency`)."""
+    """``repeats`` timed calls of ``forward``: their quartiles, and whether the machine disturbed them (see
+    `measure_latency`). ``sync`` runs before each clock read (waits for a GPU)."""
     times: list[float] = []
     before = _preemptions()
     for _ in range(repeats):
-        _sync(device)
+        sync()
         t0 = time.perf_counter()
-        net(*inputs)
-        _sync(device)
+        forward()
+        sync()
         times.append((time.perf_counter() - t0) * 1e3)
     after = _preemptions()
     preempted = None if before is None or after is None else after - before
@@ -458,6 +464,21 @@ def _timed_attempt(net: Any, inputs: tuple[torch.Tensor, ...], device: torch.dev
             "noisy": noisy, "rel_spread": rel_spread, "preemptions": preempted}
 
 
+def time_forward(forward: Callable[[], Any], *, warmup: int = 3, repeats: int = 15, max_attempts: int = 3,
+                 max_rel_spread: float = 0.2, sync: Callable[[], None] = lambda: None) -> dict[str, Any]:
+    """Time ``forward()`` the way `measure_latency` does, whatever runs it (torch, ONNX Runtime): ``warmup``
+    untimed calls, then attempts of ``repeats`` timed calls until one is quiet or ``max_attempts`` were made (the
+    noise rule of `measure_latency`). Returns the kept attempt's fields, ``attempts`` and ``attempt_medians_ms``.
+    Arguments are checked by the callers (`measure_latency`, `subnet_kit.onnx_runtime.measure_onnx_latency`)."""
+    for _ in range(warmup):
+        forward()
+    tried: list[dict[str, Any]] = []
+    while len(tried) < max_attempts and (not tried or tried[-1]["noisy"]):
+        tried.append(_timed_attempt(forward, sync, repeats, max_rel_spread))
+    kept = tried[-1] if not tried[-1]["noisy"] else min(tried, key=lambda a: a["median_ms"])
+    return {**kept, "attempts": len(tried), "attempt_medians_ms": [a["median_ms"] for a in tried]}
+
+
 def measure_latency(model: Any, arch: Arch | None = None, *, batch_size: int = 1, seq_len: int = 64, warmup: int = 3,
                     repeats: int = 15, mode: str = "active", threads: int | None = None, max_attempts: int = 3,
                     max_rel_spread: float = 0.2) -> dict[str, Any]:
@@ -465,7 +486,9 @@ def measure_latency(model: Any, arch: Arch | None = None, *, batch_size: int = 1
 
     ``warmup`` untimed forwards, then ``repeats`` (>= 10) timed ones with ``time.perf_counter``, the CUDA device
     synchronised before each clock read. ``mode``: ``"active"`` (the super-network on sliced weights;
-    ``activate`` happens outside the timed region) or ``"extracted"`` (a copy made by ``extract``, not timed).
+    ``activate`` happens outside the timed region), ``"extracted"`` (a copy made by ``extract``, not timed) or
+    ``"onnx"`` (that copy exported and timed in ONNX Runtime on the CPU: `subnet_kit.onnx_runtime.
+    measure_exported_latency`; same fields, plus ``onnx_path`` and ``exported``).
     Inputs: `probe_inputs` (``batch_size`` x ``seq_len`` seeded random token ids, no padding).
 
     Disturbance: other processes on the machine only ever add time, and they do it in two ways. Bursts make some
@@ -483,21 +506,19 @@ def measure_latency(model: Any, arch: Arch | None = None, *, batch_size: int = 1
     caller's model (train mode, active sub-network, device), thread count and random state are as they were.
     """
     _check_timing(batch_size, seq_len, warmup, repeats, mode, threads, max_attempts, max_rel_spread)
+    timing = dict(warmup=warmup, repeats=repeats, max_attempts=max_attempts, max_rel_spread=max_rel_spread)
+    if mode == "onnx":
+        from .onnx_runtime import measure_exported_latency
+
+        return measure_exported_latency(model, arch, batch_size=batch_size, seq_len=seq_len, threads=threads,
+                                        **timing)
     device = next(model.parameters()).device
     inputs = probe_inputs(model.dims, batch_size, seq_len, device)
-    tried: list[dict[str, Any]] = []
     with _runner(model, arch, mode, threads) as net, torch.inference_mode():
         used_threads = torch.get_num_threads()
-        for _ in range(warmup):
-            net(*inputs)
-        while len(tried) < max_attempts and (not tried or tried[-1]["noisy"]):
-            tried.append(_timed_attempt(net, inputs, device, repeats, max_rel_spread))
-    kept = tried[-1] if not tried[-1]["noisy"] else min(tried, key=lambda a: a["median_ms"])
-    return {
-        **kept, "attempts": len(tried), "attempt_medians_ms": [a["median_ms"] for a in tried],
-        "threads": used_threads, "device": str(device), "mode": mode, "batch_size": batch_size, "seq_len": seq_len,
-        "repeats": repeats,
-    }
+        measured = time_forward(lambda: net(*inputs), sync=lambda: _sync(device), **timing)
+    return {**measured, "threads": used_threads, "device": str(device), "mode": mode, "batch_size": batch_size,
+            "seq_len": seq_len, "repeats": repeats}
 
 
 def noisy_latency_note(history: Any, front: Any = None) -> str | None:
@@ -585,7 +606,7 @@ def measure_memory(model: Any, arch: Arch | None = None, *, batch_size: int = 1,
     CPU from a tracker of tensor storages created during the forward (exact for tensors; allocator rounding and
     non-tensor buffers of the CPU kernels are not seen). Side effects: none (see `measure_latency`).
     """
-    _check_forward(batch_size, seq_len, mode)
+    _check_forward(batch_size, seq_len, mode, MEMORY_MODES)
     p = next(model.parameters())
     device = p.device
     ids, mask = probe_inputs(model.dims, batch_size, seq_len, device)
@@ -764,7 +785,7 @@ class MeasureSettings:
     eval_limit: int | None = 500  # validation examples "error" evaluates (None: the whole split)
     batch_size: int = 1  # sequences per forward that latency / memory time and flops count
     seq_len: int = 64  # tokens per sequence of that forward
-    latency_mode: str = "active"  # time the super-network on sliced weights ("active") or an "extracted" copy
+    latency_mode: str = "active"  # latency of: sliced weights ("active"), an "extracted" copy, its "onnx" export
     threads: int | None = None  # CPU threads latency is timed with (None: torch's current setting)
 
     def __post_init__(self) -> None:
@@ -776,8 +797,14 @@ class MeasureSettings:
         size = {"batch_size": self.batch_size, "seq_len": self.seq_len}
         kwargs = {"error": {"limit": self.eval_limit}, "flops": size,
                   "latency": {**size, "mode": self.latency_mode, "threads": self.threads},
-                  "memory": {**size, "mode": self.latency_mode}}.get(name, {})
+                  "memory": {**size, "mode": self.memory_mode}}.get(name, {})
         return get_objective(name, **kwargs)
+
+    @property
+    def memory_mode(self) -> str:
+        """How memory runs the sub-network: ``latency_mode``, except that ``"onnx"`` measures the ``"extracted"``
+        torch copy (what gets exported; ONNX Runtime's allocations are not tracked)."""
+        return "extracted" if self.latency_mode == "onnx" else self.latency_mode
 
     def resolve(self, obj: "str | Objective | Callable[[Arch], Any]") -> Objective:
         """A name (with these settings), an `Objective` (as it is) or a callable ``arch -> float``, as an `Objective`."""

@@ -124,8 +124,8 @@ def test_latency_measures_without_side_effects(tiny, mode):
 def test_latency_objective_settings_are_checked_and_recorded(tiny):
     with pytest.raises(ValueError, match="repeats must be >= 10"):
         Latency(repeats=5)
-    with pytest.raises(ValueError, match="unknown mode 'onnx'; allowed: active, extracted"):
-        Latency(mode="onnx")
+    with pytest.raises(ValueError, match="unknown mode 'tflite'; allowed: active, extracted, onnx"):
+        Latency(mode="tflite")
     space = SearchSpace.for_model(tiny, "uniform")
     value, extras = Latency(seq_len=8, repeats=10, warmup=1)(space.smallest(), Context(supernet=tiny, space=space))
     assert value > 0 and set(extras) == {"iqr_ms", "threads", "noisy", "rel_spread", "attempts"}
