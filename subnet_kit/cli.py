@@ -281,8 +281,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="measure every sub-network, or fit a latency predictor and re-measure the final front")
     s.add_argument("--latency-batch-size", type=int, default=1, help="sequences per forward (latency, memory, flops)")
     s.add_argument("--latency-seq-len", type=int, default=64, help="tokens per sequence (latency, memory, flops)")
-    s.add_argument("--latency-mode", default="active", choices=("active", "extracted"),
-                   help="time the super-network running the sub-network, or an extracted copy")
+    from .objectives import MODES  # active, extracted, onnx
+
+    s.add_argument("--latency-mode", default="active", choices=MODES,
+                   help="time the super-network running the sub-network (active), an extracted torch copy "
+                        "(extracted), or that copy exported to ONNX and run in ONNX Runtime (onnx; exports cached)")
     s.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's default)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", default="runs/search")
