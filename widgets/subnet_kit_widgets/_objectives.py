@@ -45,7 +45,7 @@ class ObjectivePicker(StaticRepr, W.VBox):
     batch_size = T.Int(1)  # sequences per timed forward
     seq_len = T.Int(64)  # tokens per sequence
     eval_limit = T.Int(500)  # validation examples that "error" evaluates
-    latency_mode = T.Unicode("active")  # time the super-network on sliced weights or an extracted copy
+    latency_mode = T.Unicode("active")  # latency of: sliced weights (active), an extracted copy, its onnx export
     message = T.Unicode("")  # why the settings cannot make a search ("" when they can)
     SETTINGS = ("selected", "constraint_text", "device", "threads", "batch_size", "seq_len", "eval_limit",
                 "latency_mode")  # the traits a search is built from
