@@ -26,7 +26,9 @@ import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
-from .recipes import TRAIN_LR, TRAIN_RECIPE, TRAIN_STEPS, trained_supernet
+from .recipes import (
+    MAX_DEFAULT_TRAIN_STEPS, TRAIN_BATCH_SIZE, TRAIN_LR, TRAIN_RECIPE, TRAIN_STEPS, trained_supernet,
+)
 from .space import GRANULARITIES
 
 
@@ -42,7 +44,7 @@ def _quickstart(args: argparse.Namespace) -> int:
     t_start = time.perf_counter()
     out = Path(args.out)
     torch.set_num_threads(args.threads or torch.get_num_threads())
-    task = load_task(args.task, seed=args.seed)
+    task = load_task(args.task, seed=args.seed, **_task_options(args))
     print(f"task: {task}")
     supernet = SuperNet.from_pretrained(args.model, num_labels=task.num_labels, seed=args.seed)
     print(f"super-network: {supernet}")
@@ -125,8 +127,6 @@ def _search(args: argparse.Namespace) -> int:
 
     t_start = time.perf_counter()
     out = Path(args.out)
-    if args.train_steps < 0:
-        raise ValueError(f"--train-steps must be >= 0, got {args.train_steps}")
     if args.threads:
         torch.set_num_threads(args.threads)
     from .strategies import STRATEGIES
@@ -134,9 +134,10 @@ def _search(args: argparse.Namespace) -> int:
     objectives, metrics = _measures(args)  # bad input fails here, before minutes of training
     options = dict(_option(o) for o in args.strategy_option or [])
     STRATEGIES[args.strategy].check_options(options)
-    supernet, space, task, trained = trained_supernet(args.model, args.task, args.space, train_steps=args.train_steps,
+    task, steps = _load_task(args)
+    supernet, space, task, trained = trained_supernet(args.model, task, args.space, train_steps=steps.steps,
                                                       lr=args.train_lr, seed=args.seed, progress=not args.no_progress)
-    print(f"task: {task}\nsuper-network: {supernet}\nspace: {space}\nsuper-network: {_training_line(trained)}")
+    print(f"super-network: {supernet}\nspace: {space}\nsuper-network: {_training_line(trained)}")
     s = Search(supernet, space, task, objectives, strategy=args.strategy, budget=args.budget, seed=args.seed,
                constraints=args.constraint, metrics=metrics, log=out / "search.jsonl", resume=args.resume,
                eval_limit=args.eval_limit, latency=args.latency, progress=not args.no_progress,
@@ -167,6 +168,30 @@ def _search(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     return status
+
+
+def _task_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The data options (``--text-column``, ``--label-column``, ``--config``) as `load_task` keyword arguments."""
+    return {"text_column": args.text_column, "label_column": args.label_column, "config": args.config}
+
+
+def _load_task(args: argparse.Namespace) -> tuple[Any, Any]:
+    """Load ``--task`` with the data options and print it and its training length (`recipes.train_steps_for`:
+    ``--train-steps``, by default one epoch of the training split, capped) before any training starts."""
+    from .data import load_task
+    from .recipes import train_steps_for
+
+    task = load_task(args.task, seed=args.seed, **_task_options(args))
+    steps = train_steps_for(task, getattr(args, "train_steps", None))
+    print(f"task: {task}\nsuper-network training: {steps.note}")
+    return task, steps
+
+
+def _add_data_options(parser: argparse.ArgumentParser) -> None:
+    """``--text-column``, ``--label-column``, ``--config``: how `load_task` reads a file or hub ``--task``."""
+    parser.add_argument("--text-column", default="text", help="the text column of a csv/tsv/json file or hub dataset")
+    parser.add_argument("--label-column", default="label", help="the label column (integers or strings)")
+    parser.add_argument("--config", default=None, help="the hub dataset's configuration (e.g. sst2 of glue)")
 
 
 def _training_line(trained: Any) -> str:
@@ -245,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     q = sub.add_parser("quickstart", help="fine-tune briefly, evaluate sub-networks, extract, save and reload one")
     q.add_argument("--model", default="minilm-l6", help="embedded model name, hub name or local BERT directory")
     q.add_argument("--task", default="movie-snippets", help="embedded task, datasets hub name or local csv/tsv/json")
+    _add_data_options(q)
     q.add_argument("--space", default="uniform", choices=GRANULARITIES, help="search-space granularity")
     q.add_argument("--steps", type=int, default=300, help="fine-tuning steps")
     q.add_argument("--batch-size", type=int, default=32)
@@ -264,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("search", help="multi-objective search: history, Pareto front, chart, extracted sub-networks")
     s.add_argument("--model", default="minilm-l6", help="embedded model name, hub name or local BERT directory")
     s.add_argument("--task", default="movie-snippets", help="embedded task, datasets hub name or local csv/tsv/json")
+    _add_data_options(s)
     s.add_argument("--space", default="per-layer", choices=GRANULARITIES, help="search-space granularity")
     s.add_argument("--objectives", default="error,latency",
                    help="comma-separated, all minimised: error, params, flops, latency (ms), memory (bytes)")
@@ -273,9 +300,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--constraint", action="append", metavar="EXPR",
                    help="e.g. 'latency <= 15' (ms) or 'params <= 10e6' (repeatable)")
     s.add_argument("--eval-limit", type=int, default=500, help="validation sentences the error is measured on")
-    s.add_argument("--train-steps", type=int, default=TRAIN_STEPS,
-                   help=f"training steps of batch 32, {TRAIN_RECIPE} recipe (default: one epoch of movie-snippets); the "
-                        "trained super-network is cached and reused; 0 = search the untrained super-network")
+    s.add_argument("--train-steps", type=int, default=None,
+                   help=f"training steps of batch {TRAIN_BATCH_SIZE}, {TRAIN_RECIPE} recipe (default: one epoch of the "
+                        f"task's training split, at most {MAX_DEFAULT_TRAIN_STEPS}; {TRAIN_STEPS} for movie-snippets); "
+                        "the trained super-network is cached and reused; 0 = search the untrained super-network")
     s.add_argument("--train-lr", type=float, default=TRAIN_LR, help="learning rate of that training")
     s.add_argument("--latency", default="measured", choices=("measured", "predicted"),
                    help="measure every sub-network, or fit a latency predictor and re-measure the final front")

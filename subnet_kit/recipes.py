@@ -7,19 +7,21 @@ optional Taylor-importance reordering of heads / FFN units / hidden dimensions a
 `train.cache_entry`: ``model/`` + ``results.json``), keyed by the recipe itself (its version included, so weights
 of an older version of a recipe are never reused), the starting weights, the task, the space and every setting;
 an interrupted run resumes from the last finished stage. `trained_supernet` is the application-level factory the
-CLI, the notebooks and the benchmarks use: load the task and the pretrained model, build the space, run the
-default recipe through the cache.
+CLI, the notebooks and the benchmarks use: load the task (a name and its `load_task` options, or a `Task`) and the
+pretrained model, build the space, run the default recipe through the cache. `train_steps_for` is the rule for the
+default training length (one epoch of the task's training split, capped), with the sentence that says so.
 
 The ``TRAIN_*`` constants are the defaults of both (those of ``benchmarks/bench_supernet.py``).
 """
 
 from __future__ import annotations
 
+import math
 import shutil
 from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
-from .data import Task, batches, load_task
+from .data import EMBEDDED_TASKS, Task, batches, load_task
 from .space import SearchSpace
 from .supernet import SuperNet
 from .train import (
@@ -27,8 +29,9 @@ from .train import (
 )
 
 __all__ = [
-    "RECIPES", "Recipe", "Stage", "TRAIN_BATCH_SIZE", "TRAIN_LR", "TRAIN_RECIPE", "TRAIN_STEPS", "TrainedSuperNet",
-    "get_recipe", "train_supernet", "trained_supernet",
+    "MAX_DEFAULT_TRAIN_STEPS", "RECIPES", "Recipe", "Stage", "TRAIN_BATCH_SIZE", "TRAIN_LR", "TRAIN_RECIPE",
+    "TRAIN_STEPS", "TrainSteps", "TrainedSuperNet", "get_recipe", "train_steps_for", "train_supernet",
+    "trained_supernet",
 ]
 
 TRAIN_STEPS = 252  # one epoch of movie-snippets at batch 32: benchmarks/bench_supernet.py's settings
@@ -37,6 +40,10 @@ TRAIN_BATCH_SIZE = 32  # sentences per step in that benchmark
 TRAIN_RECIPE = "two-stage+reorder"  # the best recipe of benchmarks/results/supernet.json by hypervolume
 IMPORTANCE_BATCHES = 16  # training batches the Taylor importance of a reordering is accumulated on
 LOG_EVERY = 20  # steps per history entry of a recipe's stages
+# cap of the default training length (train_steps_for): 4x one movie-snippets epoch (32,000 sentences). The default
+# recipe took 131 s for 252 steps on 2 threads (benchmarks/results/supernet.json), so the cap bounds the default
+# at roughly 9 minutes of training on such a machine for sentences of movie-snippets' length; more is one option away
+MAX_DEFAULT_TRAIN_STEPS = 1000
 
 
 @dataclass(frozen=True)
@@ -145,6 +152,8 @@ def train_supernet(
         key = {"recipe": rec.to_dict(), "steps": steps, "lr": lr, "batch_size": batch_size, "seed": seed,
                "importance_batches": importance_batches if rec.reorder_after_stage is not None else None,
                "space": space.to_dict() if space is not None else None}
+        if task.name not in EMBEDDED_TASKS:  # a file's or hub task's data may change under the same name (another
+            key["data"] = task.fingerprint()  # file, --text-column); embedded ones are fixed by name and seed
         entry = cache_entry(supernet, task, rec.name, space, seed, key)
         cached = load_cache_entry(supernet, entry)
         if cached is not None:
@@ -165,6 +174,38 @@ def train_supernet(
     return results
 
 
+class TrainSteps(NamedTuple):
+    """What `train_steps_for` returns."""
+
+    steps: int  # training steps of batch `TRAIN_BATCH_SIZE` (0: no training)
+    note: str  # one sentence on how many steps and why, for a CLI or a notebook to print
+
+
+def train_steps_for(task: Task | int, train_steps: int | None = None, *, batch_size: int = TRAIN_BATCH_SIZE,
+                    cap: int = MAX_DEFAULT_TRAIN_STEPS) -> TrainSteps:
+    """The training length of `trained_supernet` for ``task`` (a `Task` or its number of training sentences):
+    ``train_steps`` when given, else one epoch of the training split, ``ceil(train sentences / batch_size)``,
+    capped at ``cap`` (`MAX_DEFAULT_TRAIN_STEPS`). For movie-snippets (8,035 training sentences at batch 32) the
+    default is `TRAIN_STEPS` = 252, the steps of ``benchmarks/bench_supernet.py``, so the default super-network's
+    cache entry is shared with the notebooks and benchmarks."""
+    rows = len(task["train"]) if isinstance(task, Task) else int(task)
+    if batch_size < 1 or rows < 0:
+        raise ValueError(f"batch_size must be >= 1 and the training sentences >= 0, got {batch_size} and {rows}")
+    epoch = math.ceil(rows / batch_size)
+    of = f"{rows:,} training sentences at batch {batch_size}"
+    if train_steps is not None:
+        if train_steps < 0:
+            raise ValueError(f"train_steps must be >= 0 (0 = no training), got {train_steps}")
+        if train_steps == 0:
+            return TrainSteps(0, "no training (0 steps): the super-network keeps its pretrained weights")
+        epochs = train_steps / max(epoch, 1)
+        return TrainSteps(train_steps, f"training for {train_steps:,} steps as asked = {epochs:.2f} epochs of {of}")
+    if epoch > cap:
+        return TrainSteps(cap, f"training for {cap:,} steps, capped at {cap:,} (one epoch of {of} would be "
+                               f"{epoch:,} steps; ask for more steps to train longer)")
+    return TrainSteps(epoch, f"training for {epoch:,} steps = one epoch of {of}")
+
+
 class TrainedSuperNet(NamedTuple):
     """What `trained_supernet` returns (unpacks as ``supernet, space, task, result``)."""
 
@@ -174,18 +215,24 @@ class TrainedSuperNet(NamedTuple):
     result: TrainResult | None  # the last stage's result (``from_cache`` says where it was loaded from); None untrained
 
 
-def trained_supernet(model: str, task_name: str, granularity: str, *, train_steps: int = TRAIN_STEPS,
+def trained_supernet(model: str, task_name: str | Task, granularity: str, *, train_steps: int | None = None,
                      lr: float = TRAIN_LR, seed: int = 0, recipe: str | Recipe = TRAIN_RECIPE,
-                     progress: bool = True) -> TrainedSuperNet:
+                     progress: bool = True, task_options: dict[str, Any] | None = None) -> TrainedSuperNet:
     """The pretrained ``model`` with a head for ``task_name``, trained for ``train_steps`` steps (batch
     `TRAIN_BATCH_SIZE`, learning rate ``lr``) with `train_supernet`'s ``recipe`` over the ``granularity`` space,
     through the cache: the same settings load the trained weights instead of training again; ``train_steps=0``
-    skips training. The defaults are those of ``benchmarks/bench_supernet.py``, whose best recipe by hypervolume
-    is the default here, so the search CLI and ``benchmarks/bench_search.py`` reuse the super-network that
-    benchmark trained."""
-    if train_steps < 0:
-        raise ValueError(f"train_steps must be >= 0, got {train_steps}")
-    task = load_task(task_name, seed=seed)
+    skips training, ``None`` trains one epoch of the task's training split, capped (`train_steps_for`; 252 steps
+    = `TRAIN_STEPS` for movie-snippets). ``task_name`` is a name for `load_task`, with ``task_options`` (e.g.
+    ``text_column``, ``label_column``, ``config``) as its keyword arguments, or a loaded `Task`. The defaults are
+    those of ``benchmarks/bench_supernet.py``, whose best recipe by hypervolume is the default here, so the search
+    CLI and ``benchmarks/bench_search.py`` reuse the super-network that benchmark trained."""
+    if isinstance(task_name, Task):
+        if task_options:
+            raise ValueError(f"task_options {sorted(task_options)} apply to a task name, not to a loaded Task")
+        task = task_name
+    else:
+        task = load_task(task_name, seed=seed, **(task_options or {}))
+    train_steps = train_steps_for(task, train_steps).steps
     supernet = SuperNet.from_pretrained(model, num_labels=task.num_labels, seed=seed)
     space = SearchSpace.for_model(supernet, granularity)
     trained = None
