@@ -109,3 +109,49 @@ def test_deploy_report_round_trips_through_its_json(tiny, tmp_path):
     report = deploy(tiny, ARCH, tmp_path, timing=FAST)
     saved = json.loads((report.path / "deploy.json").read_text())
     assert saved == json.loads(json.dumps(report.to_dict())) and isinstance(saved["noisy"], bool)
+
+
+def test_deploy_onnx_int8_timing_and_accuracy(tiny_with_tokenizer, tiny_task, tmp_path, monkeypatch):
+    monkeypatch.setenv("SUBNET_KIT_CACHE", str(tmp_path / "cache"))  # the full model's export goes to the kit's cache
+    arch = Arch(2, (4, 2), (128, 16), 32)
+    report = deploy(tiny_with_tokenizer, arch, tmp_path / "out", timing=FAST, onnx=True, int8=True, task=tiny_task)
+    assert report.ok and report.onnx_accuracy_ok
+    assert report.onnx_path.is_file() and report.int8_path == report.path / "model.int8.onnx"
+    assert report.int8_path.is_file() and not (report.path / "model.plain.onnx").exists()
+    assert set(report.onnx_optimization) >= {"optimized", "fused", "reason"}
+    assert report.onnx_optimization["optimized"] or report.onnx_optimization["reason"]  # applied, or says why not
+    for field in ("onnx_latency_ms", "full_onnx_latency_ms", "int8_latency_ms", "full_latency_iqr_ms"):
+        assert getattr(report, field) > 0, field
+    assert report.onnx_speedup == pytest.approx(report.full_onnx_latency_ms / report.onnx_latency_ms)
+    # accuracies on the test split: torch and ONNX Runtime agree on the same weights; INT8 is measured, not judged
+    assert report.eval_split == "test" and report.eval_n == len(tiny_task["test"])
+    assert 0 <= report.full_accuracy <= 1 and 0 <= report.int8_accuracy <= 1
+    assert abs(report.onnx_accuracy - report.accuracy) * report.eval_n <= 1
+    rows = {r["model"]: r for r in report.latency_rows()}
+    assert list(rows) == ["full", "sub-network", "sub-network int8"]
+    assert rows["full"]["torch_ms"] == report.full_latency_ms and rows["full"]["speedup_torch"] == pytest.approx(1.0)
+    assert rows["sub-network"]["onnx_vs_torch"] == pytest.approx(report.latency_ms / report.onnx_latency_ms)
+    assert rows["sub-network int8"]["torch_ms"] is None and rows["sub-network int8"]["onnx_ms"] > 0
+    saved = json.loads((report.path / "deploy.json").read_text())
+    assert saved["int8_accuracy"] == report.int8_accuracy and len(saved["latency_rows"]) == 3
+
+
+def test_deploy_onnx_accuracy_mismatch_fails_the_check(tiny, tmp_path):
+    report = deploy(tiny, ARCH, tmp_path, timing=None)
+    assert report.latency_rows() == [] and report.onnx_accuracy_ok is None and report.ok
+    report.eval_n, report.accuracy, report.onnx_accuracy = 400, 0.80, 0.79  # 4 examples flipped: more than rounding
+    assert report.onnx_accuracy_ok is False and not report.ok
+    report.onnx_accuracy = 0.7975  # one example
+    assert report.onnx_accuracy_ok and report.ok
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"int8": True}, "int8=True quantises the ONNX file: pass onnx=True"),
+    ({"task": "movie-snippets"}, "task must be a Task"),
+    ({"eval_limit": 0}, "eval_limit must be an int >= 1 or None"),
+    ({"onnx": "yes"}, "onnx must be True or False"),
+])
+def test_deploy_rejects_bad_onnx_and_accuracy_options_before_writing(tiny, tmp_path, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        deploy(tiny, ARCH, tmp_path / "out", timing=None, **kwargs)
+    assert not (tmp_path / "out").exists()
