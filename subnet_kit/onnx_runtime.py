@@ -43,12 +43,14 @@ from .space import Arch, ModelDims
 
 __all__ = [
     "ort_session", "run_logits", "onnx_dims", "measure_onnx_latency", "optimize_onnx", "quantize_int8",
-    "onnx_evaluate", "weights_fingerprint", "exported_onnx", "measure_exported_latency", "EXPORT_FORMAT",
+    "onnx_evaluate", "weights_fingerprint", "exported_onnx", "prune_exports", "measure_exported_latency",
+    "EXPORT_FORMAT", "EXPORT_CACHE_BYTES",
 ]
 
 EXPORT_FORMAT = 1  # bump when what the export cache holds changes: old entries are then not read
 ONNX_FILE = "model.onnx"  # the (optimised) graph in an export cache entry
 INFO_FILE = "export.json"  # what the entry was made from and how the optimisation went
+EXPORT_CACHE_BYTES = 4 << 30  # the export cache keeps its most recently used entries within this size
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -283,13 +285,15 @@ def exported_onnx(model: Any, arch: Arch | None = None, *, opset: int = 18, opti
     From the export cache (``root``, default ``<kit cache>/onnx``): an entry per super-network weights
     (`weights_fingerprint`), arch, opset, optimisation, and torch / onnxruntime versions; a new one is written
     whole or not at all (`subnet_kit._io.atomic_dir`), with ``export.json`` recording how the optimisation went.
-    An arch timed before is never exported again."""
+    An arch timed before is not exported again while its entry is among the most recently used
+    `EXPORT_CACHE_BYTES` (`prune_exports` removes the others)."""
     arch = _target_arch(model, arch)
     key = _cache_key(model, arch, opset, optimize)
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     entry = Path(root) if root is not None else cache_dir("onnx")
     entry = entry / f"L{arch.layers}-H{arch.hidden}-{digest}"
     if (entry / INFO_FILE).is_file() and (entry / ONNX_FILE).is_file():
+        os.utime(entry)  # recently used: pruned last
         return entry / ONNX_FILE, False
     net = model.extract(arch) if hasattr(model, "extract") else model
     with atomic_dir(entry) as tmp:
@@ -299,7 +303,25 @@ def exported_onnx(model: Any, arch: Arch | None = None, *, opset: int = 18, opti
             info["optimization"] = optimize_onnx(plain, tmp / ONNX_FILE)
             plain.unlink()
         (tmp / INFO_FILE).write_text(json.dumps(info, indent=1))
+    prune_exports(entry.parent, keep=entry)
     return entry / ONNX_FILE, True
+
+
+def prune_exports(root: str | os.PathLike, max_bytes: int = EXPORT_CACHE_BYTES, keep: Path | None = None) -> int:
+    """Delete the least recently used entries of the export cache ``root`` until it holds at most ``max_bytes``
+    (a search over hundreds of archs would otherwise leave gigabytes); ``keep`` is never deleted. Returns how many
+    entries went."""
+    entries = [(d.stat().st_mtime, d, sum(f.stat().st_size for f in d.iterdir() if f.is_file()))
+               for d in Path(root).iterdir() if d.is_dir() and not d.name.startswith(".")]
+    total, removed = sum(size for *_, size in entries), 0
+    for _, d, size in sorted(entries, key=lambda e: e[0]):
+        if total <= max_bytes:
+            break
+        if keep is not None and d == keep:
+            continue
+        shutil.rmtree(d, ignore_errors=True)
+        total, removed = total - size, removed + 1
+    return removed
 
 
 def measure_exported_latency(model: Any, arch: Arch | None = None, *, batch_size: int = 1, seq_len: int = 64,

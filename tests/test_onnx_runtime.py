@@ -216,3 +216,16 @@ def test_a_search_and_the_predictor_in_onnx_mode(tiny_task, tiny_tokenizer, tmp_
     latency = Latency(seq_len=16, threads=1, repeats=10, warmup=1, mode="onnx")
     p = LatencyPredictor.fit(net, SearchSpace.for_model(net, "per-layer"), n=4, latency=latency, holdout=0.0)
     assert len(p.coef) == 3 and p.latency["mode"] == "onnx" and p.report["n_train"] == 4
+
+
+def test_the_export_cache_is_pruned_least_recently_used_first(tmp_path):
+    import os
+
+    for i, name in enumerate(["old", "mid", "new"]):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "model.onnx").write_bytes(b"x" * 100)
+        os.utime(d, (1000 + i, 1000 + i))
+    assert ort_kit.prune_exports(tmp_path, max_bytes=250, keep=tmp_path / "old") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new", "old"]
+    assert ort_kit.prune_exports(tmp_path, max_bytes=1000) == 0
