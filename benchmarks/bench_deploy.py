@@ -29,7 +29,7 @@ setting, the round and the versions), so a re-run only recomputes what changed; 
 Usage::
 
     .venv/bin/python benchmarks/bench_deploy.py                     # -> benchmarks/results/deploy.json
-    .venv/bin/python benchmarks/bench_deploy.py --quick             # smoke test (untrained head) -> /tmp/deploy-quick.json
+    .venv/bin/python benchmarks/bench_deploy.py --quick             # smoke test -> /tmp/deploy-quick.json
 
 Progress goes to stderr; the result JSON is printed and written to ``--out``.
 """
@@ -54,6 +54,7 @@ RUNTIMES = ("torch", "onnx-fp32", "onnx-int8")
 TARGETS = (("uniform", 0.50), ("uniform", 0.25), ("per-layer", 0.15))  # (space the arch is chosen from, FLOPs share)
 BATCH_SIZES = (1, 32)
 SEQ_LEN = 64
+QUANTIZATION = {"per_channel": True, "reduce_range": False}  # quantize_int8's settings (its defaults)
 GOALS = {"ort_over_torch": 1.0, "ort_speedup_per_flops": 0.8, "int8_accuracy_points": 0.5}
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "deploy.json"
 QUICK_OUT = Path("/tmp/deploy-quick.json")
@@ -142,13 +143,15 @@ def prepare(supernet: Any, name: str, arch: Any, frac: float) -> dict[str, Any]:
     from subnet_kit.onnx_runtime import exported_onnx, quantize_int8, weights_fingerprint
 
     fp32, _ = exported_onnx(supernet, arch)
-    folder = cache_dir("bench_deploy", "models") / f"{weights_fingerprint(supernet)[:12]}-{arch.slug()}"
+    setting = hashlib.sha1(json.dumps([str(fp32), QUANTIZATION], sort_keys=True).encode()).hexdigest()[:8]
+    folder = cache_dir("bench_deploy", "models") / f"{weights_fingerprint(supernet)[:12]}-{arch.slug()}-{setting}"
     if not (folder / "int8.onnx").is_file():
         with atomic_dir(folder) as tmp:
             supernet.extract(arch).save(tmp / "torch")
-            quantize_int8(fp32, tmp / "int8.onnx")
+            quantize_int8(fp32, tmp / "int8.onnx", **QUANTIZATION)
     info = json.loads((fp32.parent / "export.json").read_text())["optimization"]
     return {"name": name, "arch": arch, "short": arch.short(), "encoder_flops_fraction": frac,
+            "quantization": QUANTIZATION,
             "paths": {"torch": folder / "torch", "onnx-fp32": fp32, "onnx-int8": folder / "int8.onnx"},
             "optimization": info}
 

@@ -184,10 +184,15 @@ def optimize_onnx(src: str | os.PathLike, dst: str | os.PathLike, *, atol: float
     return report
 
 
-def quantize_int8(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+def quantize_int8(src: str | os.PathLike, dst: str | os.PathLike, *, per_channel: bool = True,
+                  reduce_range: bool = False) -> Path:
     """Dynamic INT8 quantisation of ``src`` into ``dst`` (``onnxruntime.quantization.quantize_dynamic``: the
     weights of MatMul and Gemm as signed 8-bit integers, activations quantised on the fly). Changes the model's
-    outputs: measure the accuracy it costs (`onnx_evaluate` on both files) before deploying it."""
+    outputs: measure the accuracy it costs (`onnx_evaluate` on both files) before deploying it.
+
+    ``per_channel``: one scale per output column instead of one per matrix (on a fine-tuned MiniLM it halved the
+    largest logit error and the flipped test predictions at the same speed). ``reduce_range``: 7-bit weights, which
+    ONNX Runtime advises on x86 CPUs without VNNI instructions, where 8-bit products can saturate."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     src, dst = Path(src), Path(dst)
@@ -198,10 +203,12 @@ def quantize_int8(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     level = root.level
     root.setLevel(logging.ERROR)  # the quantiser's advice to pre-process (shape inference) is logged at WARNING
     try:
-        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"])
+        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"],
+                         per_channel=per_channel, reduce_range=reduce_range)
     finally:
         root.setLevel(level)
-    write_metadata(dst, {**read_metadata(src), "precision": "int8"})
+    write_metadata(dst, {**read_metadata(src), "precision": "int8", "per_channel": per_channel,
+                         "reduce_range": reduce_range})
     return dst
 
 
