@@ -29,83 +29,207 @@ from typing import Any, Sequence
 from .recipes import (
     MAX_DEFAULT_TRAIN_STEPS, TRAIN_BATCH_SIZE, TRAIN_LR, TRAIN_RECIPE, TRAIN_STEPS, trained_supernet,
 )
-from .space import GRANULARITIES
+from .space import GRANULARITIES, Arch
+
+
+QUICKSTART_BUDGET = 40  # distinct sub-networks the quickstart's search evaluates (two NSGA-II generations of 20)
+QUICKSTART_EVAL_LIMIT = 300  # validation sentences behind each error value of the quickstart's search
 
 
 def _quickstart(args: argparse.Namespace) -> int:
     import torch
 
-    from .data import batches, load_task
-    from .space import SearchSpace
-    from .deploy import deploy
-    from .supernet import SuperNet
-    from .train import fine_tune
+    from .deploy import Timing, deploy
 
     t_start = time.perf_counter()
     out = Path(args.out)
-    torch.set_num_threads(args.threads or torch.get_num_threads())
-    task = load_task(args.task, seed=args.seed, **_task_options(args))
-    print(f"task: {task}")
-    supernet = SuperNet.from_pretrained(args.model, num_labels=task.num_labels, seed=args.seed)
-    print(f"super-network: {supernet}")
-
-    print(f"\n1. fine-tuning the full model for {args.steps} steps (batch {args.batch_size}, lr {args.lr:g})")
-    result = fine_tune(
-        supernet, task, max_steps=args.steps, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
-        eval_split=None, progress=not args.no_progress,
-    )
-    print(f"   {result.train_time_s:.0f} s, {result.sentences_per_s:.0f} sentences/s, last loss {result.history[-1]['full']:.3f}")
-
-    print(f"\n2. reordering heads, FFN units and hidden dimensions by Taylor importance ({args.importance_batches} batches)")
-    imp = batches(task, supernet.tokenizer, split="train", batch_size=args.batch_size, shuffle=True, seed=args.seed + 1)
-    supernet.reorder([next(imp) for _ in range(args.importance_batches)], method="taylor")
-
-    space = SearchSpace.for_model(supernet, args.space)
-    print(f"\n3. evaluating {args.archs} sub-networks of {space} on {args.eval_limit or 'all'} validation sentences")
-    archs = [space.largest(), space.smallest(), *space.sample_many(args.archs, rng=args.seed)]
-    rows = _arch_rows(supernet, space, task, list(dict.fromkeys(archs))[: args.archs], args.eval_limit)
-    _print_table(rows, [("arch", "{}"), ("params_M", "{:.2f}"), ("encoder_params_M", "{:.2f}"), ("MFLOPs@64", "{:.0f}"),
-                        ("accuracy", "{:.3f}")])
-
-    full_acc = rows[0]["accuracy"]
-    smaller = [r for r in rows[1:] if r["accuracy"] >= full_acc - args.tolerance]
-    pick = min(smaller, key=lambda r: r["params_M"]) if smaller else max(rows[1:], key=lambda r: r["accuracy"])
-    arch = pick["_arch"]
-    print(f"\n4. extracting {arch.short()} ({pick['params_M']:.1f} M parameters, accuracy {pick['accuracy']:.3f})")
-    report = deploy(supernet, arch, out, name="subnetwork", timing=None)  # extract, save, reload, compare logits
-    diff = max(report.reload_max_abs_diff, report.active_max_abs_diff)
-    print(f"   saved to {report.path} and loaded back ({report.params:,} parameters); "
-          f"max |logit difference| vs the super-network: {diff:.2e}")
-    out.mkdir(parents=True, exist_ok=True)
-    summary = {
-        "task": task.name, "model": args.model, "steps": args.steps, "space": args.space,
-        "rows": [{k: (v.to_dict() if k == "_arch" else v) for k, v in r.items()} for r in rows],
-        "extracted": arch.to_dict(), "reload_max_abs_diff": diff, "wall_time_s": time.perf_counter() - t_start,
-    }
-    (out / "quickstart.json").write_text(json.dumps(summary, indent=1))
-    print(f"   summary written to {out / 'quickstart.json'} ({summary['wall_time_s']:.0f} s in all)")
+    share, budget_ms = _latency_budget(args.latency_budget)  # bad input fails here, before minutes of training
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    task, steps = _load_task(args)
+    supernet, space, task, trained = trained_supernet(args.model, task, args.space, train_steps=steps.steps,
+                                                      lr=args.train_lr, seed=args.seed, progress=not args.no_progress)
+    print(f"super-network: {supernet}\nspace: {space}\n1. weight-sharing super-network: {_training_line(trained)}")
+    print(f"\n2. NSGA-II search of validation error (first {args.eval_limit} sentences) against {args.latency_mode} "
+          f"latency (batch 1 x 64 tokens, {torch.get_num_threads()} CPU thread(s)), {args.budget} sub-networks")
+    result, reference = _quickstart_search(args, supernet, space, task, out)
+    budget_ms = budget_ms if budget_ms is not None else share * reference["latency"]
+    pick = result.best(by="error", latency=budget_ms) if (result.history["latency"] <= budget_ms).any() else None
+    front = _write_result(result, out, f"{args.model} on {task.name}: {len(result.history)} evaluations (nsga2)",
+                          chart=_quickstart_chart(result, reference, budget_ms, pick))
+    _print_front(result, front, reference, pick, space)
+    budget_text = f"{budget_ms:.2f} ms" + (f" ({share:.0%} of the full model's {reference['latency']:.2f} ms)"
+                                           if share is not None else "")
+    summary = {"task": task.name, "model": args.model, "space": args.space, "train_steps": steps.steps,
+               "training": _training_line(trained), "budget": args.budget, "eval_limit": args.eval_limit,
+               "latency_mode": args.latency_mode, "threads": torch.get_num_threads(),
+               "evaluations": len(result.history), "pareto_rows": len(front), "hypervolume": result.hypervolume(),
+               "reference": reference, "latency_budget_ms": budget_ms, "chart": str(out / "pareto.png")}
+    if pick is None:
+        fastest = float(result.history["latency"].min())
+        print(f"subnet-kit: no evaluated sub-network is within the latency budget of {budget_text} (the fastest takes "
+              f"{fastest:.2f} ms); raise --latency-budget or --budget", file=sys.stderr)
+        return _write_summary(out, {**summary, "chosen": None, "ok": False}, t_start, 1)
+    arch = Arch.from_json(pick["arch"])
+    print(f"\n3. the most accurate sub-network within the latency budget of {budget_text}: eval {int(pick['eval'])}, "
+          f"{arch.short()}\n   extracting, saving, reloading, exporting to ONNX"
+          + (" and INT8" if args.int8 else "") + ", timing and evaluating on the test split")
+    timing = Timing(threads=args.threads, batch_size=1, seq_len=min(64, supernet.dims.max_position))
+    report = deploy(supernet, arch, out, name="subnetwork", timing=timing, onnx=True, int8=args.int8, task=task,
+                    eval_limit=args.test_limit)
+    _print_deployment(report)
+    summary.update(chosen={"eval": int(pick["eval"]), "arch": arch.to_dict(), "error": float(pick["error"]),
+                           "latency": float(pick["latency"]), "params": space.params(arch)},
+                   deploy=report.to_dict(), ok=report.ok)
     if not report.ok:
-        print("error: the reloaded sub-network does not reproduce the super-network's logits", file=sys.stderr)
-        return 1
-    return 0
+        print("subnet-kit: error: the deployed sub-network failed its check (logits or ONNX test accuracy differ "
+              f"from the super-network's; see {report.path / 'deploy.json'})", file=sys.stderr)
+    return _write_summary(out, summary, t_start, 0 if report.ok else 1)
 
 
-def _arch_rows(supernet: Any, space: Any, task: Any, archs: Sequence[Any], eval_limit: int | None) -> list[dict]:
-    """One table row per arch: its size, FLOPs and validation accuracy (``_arch`` keeps the arch itself)."""
-    from .train import evaluate
+def _latency_budget(text: str) -> tuple[float | None, float | None]:
+    """``--latency-budget``: ``"50%"`` (a share of the full model's latency) -> ``(0.5, None)``; ``"6.5"`` (ms) ->
+    ``(None, 6.5)``."""
+    allowed = "a share of the full model's latency such as 50% (0-100 %), or milliseconds such as 6.5"
+    try:
+        value = float(text[:-1] if text.endswith("%") else text)
+    except ValueError:
+        raise ValueError(f"--latency-budget takes {allowed}; got {text!r}") from None
+    if text.endswith("%"):
+        if not 0 < value <= 100:
+            raise ValueError(f"--latency-budget takes {allowed}; got {text!r}")
+        return value / 100, None
+    if not value > 0 or value != value or value == float("inf"):
+        raise ValueError(f"--latency-budget takes {allowed}; got {text!r}")
+    return None, value
 
-    rows = []
-    for arch in archs:
-        m = evaluate(supernet, task, "validation", arch=arch, limit=eval_limit)
-        rows.append({
-            "arch": arch.short(),
-            "params_M": space.params(arch) / 1e6,
-            "encoder_params_M": space.params(arch, "encoder") / 1e6,
-            "MFLOPs@64": space.flops(arch, seq_len=64) / 1e6,
-            "accuracy": m["accuracy"],
-            "_arch": arch,
-        })
-    return rows
+
+def _quickstart_search(args: argparse.Namespace, supernet: Any, space: Any, task: Any, out: Path) -> tuple[Any, dict]:
+    """The quickstart's NSGA-II search (its log ``search-<settings>.jsonl`` in ``out`` is resumed when the same
+    settings ran before, so a second run replays it) and the full model evaluated with the same objectives."""
+    import hashlib
+
+    import torch
+
+    from .objectives import MeasureSettings
+    from .onnx_runtime import weights_fingerprint
+    from .search import Search
+
+    settings = MeasureSettings(eval_limit=args.eval_limit, latency_mode=args.latency_mode, threads=args.threads)
+    objectives = [settings.objective("error"), settings.objective("latency")]
+    key = {"weights": weights_fingerprint(supernet), "task": task.name, "space": args.space, "seed": args.seed,
+           "eval_limit": args.eval_limit, "latency_mode": args.latency_mode, "threads": torch.get_num_threads()}
+    log = out / f"search-{hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]}.jsonl"
+    s = Search(supernet, space, task, objectives, strategy="nsga2", budget=args.budget, seed=args.seed, log=log,
+               resume=True, progress=not args.no_progress)
+    result = s.run()
+    if result.meta["replayed"]:
+        print(f"   {result.meta['replayed']} evaluations replayed from the log of an earlier run with the same "
+              f"settings ({log.name})")
+    full = space.largest()
+    reference = {"arch": full.to_dict()}
+    for o in s.objectives:  # the full model, measured exactly as the search measured every sub-network
+        value, extras = o(full, s.context)
+        reference.update({o.name: value, **{f"{o.name}_{k}": v for k, v in extras.items()}})
+    return result, reference
+
+
+def _quickstart_chart(result: Any, reference: dict, budget_ms: float, pick: Any) -> Any:
+    """The library's Pareto chart with the full model (black diamond), the latency budget (dashed line) and the
+    chosen sub-network (orange ring)."""
+    import altair as alt
+    import pandas as pd
+
+    from .pareto import axes
+
+    x, y = axes(result.objectives)
+    marks = [{x: reference[x], y: reference[y], "label": "full model"}]
+    if pick is not None:
+        marks.append({x: float(pick[x]), y: float(pick[y]), "label": "chosen"})
+    data = pd.DataFrame(marks)
+    enc = dict(x=f"{x}:Q", y=f"{y}:Q")
+    full = alt.Chart(data[data["label"] == "full model"]).mark_point(shape="diamond", size=120, filled=True,
+                                                                     color="black").encode(**enc, tooltip=["label:N"])
+    ring = alt.Chart(data[data["label"] == "chosen"]).mark_point(size=260, strokeWidth=2, color="#ff7f0e").encode(**enc)
+    text = alt.Chart(data).mark_text(align="left", dx=9, dy=-9).encode(**enc, text="label:N")
+    axis = "y" if y == "latency" else "x"
+    budget = pd.DataFrame([{"latency": budget_ms, "label": "latency budget"}])
+    line = alt.Chart(budget).mark_rule(strokeDash=[4, 4], color="#555").encode(**{axis: "latency:Q"})
+    return alt.layer(result.chart(), full, ring, text, line)
+
+
+def _print_front(result: Any, front: Any, reference: dict, pick: Any, space: Any) -> None:
+    """The Pareto front as a table, the full model as a reference row on top (marked), the chosen row marked."""
+    from .objectives import noisy_latency_note
+
+    print(f"\n{len(result.history)} evaluations (stopped: {result.meta.get('stop_reason')}), {len(front)} on the "
+          f"Pareto front (validation error, latency in ms; params in millions):")
+    full = Arch.from_dict(reference["arch"])
+    rows = [{"": "full model (reference)", "eval": "-", "arch": full.short(), "error": reference["error"],
+             "latency": reference["latency"], "params_M": space.params(full) / 1e6}]
+    for arch, (_, r) in zip(result.archs(front), front.iterrows()):
+        chosen = pick is not None and int(r["eval"]) == int(pick["eval"])
+        rows.append({"": "chosen" if chosen else "", "eval": str(int(r["eval"])), "arch": arch.short(),
+                     "error": r["error"], "latency": r["latency"], "params_M": space.params(arch) / 1e6})
+    _print_table(rows, [("", "{}"), ("eval", "{}"), ("arch", "{}"), ("error", "{:.4f}"), ("latency", "{:.2f}"),
+                        ("params_M", "{:.1f}")])
+    print(f"hypervolume (normalised; default reference point): {result.hypervolume():.4f}")
+    noisy = noisy_latency_note(result.history, front)
+    if noisy:
+        print(f"subnet-kit: warning: {noisy}", file=sys.stderr)
+
+
+def _print_deployment(report: Any) -> None:
+    """The deployed sub-network: where it is, its checks, the torch / ONNX Runtime latency table and test accuracy."""
+    opt = report.onnx_optimization or {}
+    fused = ", ".join(f"{k} x{v}" for k, v in opt.get("fused", {}).items())
+    print(f"   saved to {report.path} and loaded back ({report.params / 1e6:.1f} M of {report.full_params / 1e6:.1f} M "
+          f"parameters); max |logit difference| vs the super-network: "
+          f"{max(report.reload_max_abs_diff, report.active_max_abs_diff):.2e}, ONNX Runtime vs torch: "
+          f"{report.onnx_max_abs_diff:.2e}")
+    print(f"   ONNX: {report.onnx_path}" + (f" (ONNX Runtime transformer fusions: {fused})" if opt.get("optimized")
+                                            else f" (not fused: {opt.get('reason')})" if opt else ""))
+    t = report.timing
+    print(f"\n4. latency, batch {t.get('batch_size')} x {t.get('seq_len')} tokens, {t.get('threads')} CPU thread(s), "
+          f"median ms (IQR); ONNX Runtime one session at a time:")
+    rows = [{**r, "params_M": r["params"] / 1e6} for r in report.latency_rows()]
+    ms = "{:.2f}"
+    cells = [{"model": r["model"], "params_M": f"{r['params_M']:.1f}",
+              "torch_ms": _ms(r["torch_ms"], r["torch_iqr_ms"], ms), "onnx_ms": _ms(r["onnx_ms"], r["onnx_iqr_ms"], ms),
+              "onnx_vs_torch": _x(r["onnx_vs_torch"]), "speedup_torch": _x(r["speedup_torch"]),
+              "speedup_onnx": _x(r["speedup_onnx"])} for r in rows]
+    _print_table(cells, [(c, "{}") for c in ("model", "params_M", "torch_ms", "onnx_ms", "onnx_vs_torch",
+                                             "speedup_torch", "speedup_onnx")])
+    if t.get("noisy"):
+        print("subnet-kit: warning: the machine disturbed some of these timings (flagged noisy); measure again on a "
+              "quieter machine before trusting the ratios", file=sys.stderr)
+    print(f"\n5. test accuracy ({report.eval_n} sentences): full model (torch) {report.full_accuracy:.4f}; "
+          f"sub-network: torch {report.accuracy:.4f}, ONNX Runtime {report.onnx_accuracy:.4f}")
+    if report.int8_accuracy is not None:
+        change = 100 * (report.int8_accuracy - report.onnx_accuracy)
+        print(f"   INT8 (dynamic quantisation, {report.int8_path.name}): {report.int8_accuracy:.4f}, "
+              f"{change:+.1f} points against fp32 ONNX; not deployed unless you choose that file")
+
+
+def _ms(value: float | None, iqr: float | None, fmt: str) -> str:
+    return "-" if value is None else fmt.format(value) + (f" ({iqr:.2f})" if iqr is not None else "")
+
+
+def _x(ratio: float | None) -> str:
+    return "-" if ratio is None else f"{ratio:.2f}x"
+
+
+def _write_summary(out: Path, summary: dict, t_start: float, status: int) -> int:
+    """Write ``quickstart.json`` (with the wall time), say so, and return ``status``."""
+    from ._log import json_default
+
+    out.mkdir(parents=True, exist_ok=True)
+    summary["wall_time_s"] = time.perf_counter() - t_start
+    (out / "quickstart.json").write_text(json.dumps(summary, indent=1, default=json_default))
+    print(f"\nwrote {out}/: quickstart.json, pareto.png, pareto.svg, pareto.csv, history.csv, result.json, the search "
+          f"log" + (", subnetwork/ (safetensors, model.onnx, deploy.json)" if summary.get("chosen") else "")
+          + f" -- {summary['wall_time_s']:.0f} s in all")
+    return status
 
 
 def _measures(args: argparse.Namespace) -> tuple[list[Any], list[Any]]:
@@ -204,14 +328,15 @@ def _training_line(trained: Any) -> str:
             f"cached for the next run")
 
 
-def _write_result(result: Any, out: Path, title: str) -> Any:
-    """Write history.csv, pareto.csv, result.json and the Pareto chart (PNG, SVG) to ``out``; returns the front."""
+def _write_result(result: Any, out: Path, title: str, chart: Any = None) -> Any:
+    """Write history.csv, pareto.csv, result.json and the Pareto chart (PNG, SVG; ``chart``, default
+    ``result.chart``) to ``out``; returns the front."""
     out.mkdir(parents=True, exist_ok=True)
     result.to_csv(out / "history.csv")
     front = result.pareto()
     front.to_csv(out / "pareto.csv", index=False)
     result.to_json(out / "result.json")
-    chart = result.chart(title=title)
+    chart = result.chart(title=title) if chart is None else chart.properties(title=title)
     for ext in ("png", "svg"):
         chart.save(str(out / f"pareto.{ext}"))
     return front
@@ -267,18 +392,33 @@ def _print_result(result: Any, front: Any) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="subnet-kit", description="Multi-objective search of BERT sub-networks.")
     sub = p.add_subparsers(dest="command", required=True)
-    q = sub.add_parser("quickstart", help="fine-tune briefly, evaluate sub-networks, extract, save and reload one")
+    from .objectives import MODES  # active, extracted, onnx
+
+    q = sub.add_parser("quickstart", help="the main job: train the weight-sharing super-network (cached), search "
+                                          "error against latency, chart the front, deploy the best sub-network within "
+                                          "a latency budget to ONNX and compare torch with ONNX Runtime")
     q.add_argument("--model", default="minilm-l6", help="embedded model name, hub name or local BERT directory")
     q.add_argument("--task", default="movie-snippets", help="embedded task, datasets hub name or local csv/tsv/json")
     _add_data_options(q)
-    q.add_argument("--space", default="uniform", choices=GRANULARITIES, help="search-space granularity")
-    q.add_argument("--steps", type=int, default=300, help="fine-tuning steps")
-    q.add_argument("--batch-size", type=int, default=32)
-    q.add_argument("--lr", type=float, default=1e-4)
-    q.add_argument("--archs", type=int, default=8, help="sub-networks to evaluate (largest and smallest included)")
-    q.add_argument("--eval-limit", type=int, default=None, help="evaluate on the first N validation sentences")
-    q.add_argument("--importance-batches", type=int, default=8)
-    q.add_argument("--tolerance", type=float, default=0.02, help="accuracy loss accepted when picking the one to extract")
+    q.add_argument("--space", default="per-layer", choices=GRANULARITIES, help="search-space granularity")
+    q.add_argument("--train-steps", "--steps", type=int, default=None,
+                   help=f"training steps of batch {TRAIN_BATCH_SIZE}, {TRAIN_RECIPE} recipe (default: one epoch of the "
+                        f"task's training split, at most {MAX_DEFAULT_TRAIN_STEPS}; {TRAIN_STEPS} for movie-snippets, "
+                        "the super-network the search command and the notebooks use); cached and reused")
+    q.add_argument("--train-lr", "--lr", type=float, default=TRAIN_LR, help="learning rate of that training")
+    q.add_argument("--budget", type=int, default=QUICKSTART_BUDGET, help="distinct sub-networks the search evaluates")
+    q.add_argument("--eval-limit", type=int, default=QUICKSTART_EVAL_LIMIT,
+                   help="validation sentences the search's error is measured on")
+    q.add_argument("--latency-mode", default="active", choices=MODES,
+                   help="the search's latency: the super-network running the sub-network (active), an extracted torch "
+                        "copy (extracted), or that copy in ONNX Runtime (onnx; exports cached)")
+    q.add_argument("--latency-budget", default="50%",
+                   help="deploy the most accurate sub-network at most this slow: a share of the full model's latency "
+                        "(e.g. 50%%, the default) or milliseconds (e.g. 6.5)")
+    q.add_argument("--int8", action="store_true",
+                   help="also write and measure an INT8 (dynamic quantisation) ONNX file: its latency and test "
+                        "accuracy change are printed; never applied otherwise")
+    q.add_argument("--test-limit", type=int, default=None, help="test sentences for the accuracies (default: all)")
     q.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's default)")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--out", default="runs/quickstart")
@@ -326,8 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    for name in ("steps", "batch_size", "archs", "importance_batches", "budget", "eval_limit", "latency_batch_size",
-                 "latency_seq_len"):
+    for name in ("budget", "eval_limit", "latency_batch_size", "latency_seq_len", "test_limit"):
         if getattr(args, name, None) is not None and getattr(args, name) < 1:
             print(f"subnet-kit: error: --{name.replace('_', '-')} must be >= 1", file=sys.stderr)
             return 2
