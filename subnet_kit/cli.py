@@ -1,8 +1,12 @@
 """``subnet-kit`` command line: headless entry points with progress bars.
 
-``subnet-kit quickstart`` runs the whole path on the embedded defaults: fine-tune the super-network briefly,
-reorder heads / neurons / hidden dimensions by importance, evaluate a handful of sub-networks, print a table of
-arch / params / FLOPs / accuracy, extract one, save it and load it back.
+``subnet-kit quickstart`` is the main job, on the embedded defaults: train the weight-sharing super-network with the
+default recipe (`trained_supernet`; the same cache entry as ``search`` and the notebooks, so it trains once), run a
+short NSGA-II search of validation error against latency (its log ``search-<settings>.jsonl`` is resumed, so a
+second run with the same settings replays it), print the Pareto front with the full model as a reference row, save
+the chart, deploy the most accurate sub-network within a latency budget (default half the full model's latency):
+extract, save, reload, export to ONNX (ONNX Runtime's fusions where they apply; INT8 only with ``--int8``), and print
+torch against ONNX Runtime latency, full against chosen, and the test accuracies; ``quickstart.json`` holds it all.
 
 ``subnet-kit search`` trains the weight-sharing super-network (`train_supernet`'s best measured recipe, cached in the
 kit's cache directory, so a second run or another command with the same settings loads it), runs a multi-objective
@@ -11,7 +15,8 @@ the Pareto chart (``pareto.png``, ``pareto.svg``), the search log (``search.json
 the extracted Pareto sub-networks (``subnetworks/``).
 
 Exit status: 0 when done; 2 on bad input (one ``subnet-kit: error:`` line, before any training); 1 when the result
-failed its check — ``quickstart``: the reloaded sub-network does not reproduce the super-network; ``search``: no
+failed its check — ``quickstart``: no evaluated sub-network is within the latency budget, or the deployed one does
+not reproduce the super-network (reloaded logits, ONNX logits, ONNX test accuracy); ``search``: no
 evaluated sub-network meets the constraints (the message says how far the closest one is; every file, the log
 included, is written, so ``--resume`` with a larger ``--budget`` continues the search).
 """
