@@ -126,9 +126,9 @@ class DeployReport:
         return all(d <= self.atol for d in diffs if d is not None) and self.onnx_accuracy_ok is not False
 
     def latency_rows(self) -> list[dict[str, Any]]:
-        """The latency table: rows ``full`` and ``sub-network`` (and ``sub-network int8``) with ``params``, ``torch_ms``,
-        ``onnx_ms`` (their IQRs as ``*_iqr_ms``), ``onnx_vs_torch`` (torch ms / ONNX Runtime ms: above 1, ONNX
-        Runtime is faster) and ``speedup_torch`` / ``speedup_onnx`` (full model's ms / this row's ms in that
+        """The latency table: rows ``full`` and ``sub-network`` (and ``sub-network int8``) with ``params``,
+        ``torch_ms``, ``onnx_ms`` (their IQRs as ``*_iqr_ms``), ``onnx_vs_torch`` (torch ms / ONNX Runtime ms: above
+        1, ONNX Runtime is faster) and ``speedup_torch`` / ``speedup_onnx`` (full model's ms / this row's ms in that
         runtime). Missing measurements are None; empty when nothing was timed."""
         if self.latency_ms is None:
             return []
@@ -138,8 +138,8 @@ class DeployReport:
                  self.onnx_latency_iqr_ms)]
         if self.int8_latency_ms is not None:
             rows.append(("sub-network int8", self.params, None, None, self.int8_latency_ms, self.int8_latency_iqr_ms))
-        return [{"model": name, "params": params, "torch_ms": t, "torch_iqr_ms": t_iqr, "onnx_ms": o, "onnx_iqr_ms": o_iqr,
-                 "onnx_vs_torch": _ratio(t, o), "speedup_torch": _ratio(self.full_latency_ms, t),
+        return [{"model": name, "params": params, "torch_ms": t, "torch_iqr_ms": t_iqr, "onnx_ms": o,
+                 "onnx_iqr_ms": o_iqr, "onnx_vs_torch": _ratio(t, o), "speedup_torch": _ratio(self.full_latency_ms, t),
                  "speedup_onnx": _ratio(self.full_onnx_latency_ms, o)}
                 for name, params, t, t_iqr, o, o_iqr in rows]
 
