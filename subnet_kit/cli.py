@@ -49,6 +49,8 @@ def _quickstart(args: argparse.Namespace) -> int:
     t_start = time.perf_counter()
     out = Path(args.out)
     share, budget_ms = _latency_budget(args.latency_budget)  # bad input fails here, before minutes of training
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} exists and is not a folder")
     if args.threads:
         torch.set_num_threads(args.threads)
     task, steps = _load_task(args)
@@ -120,7 +122,8 @@ def _quickstart_search(args: argparse.Namespace, supernet: Any, space: Any, task
     from .onnx_runtime import weights_fingerprint
     from .search import Search
 
-    settings = MeasureSettings(eval_limit=args.eval_limit, latency_mode=args.latency_mode, threads=args.threads)
+    settings = MeasureSettings(eval_limit=args.eval_limit, latency_mode=args.latency_mode, threads=args.threads,
+                               seq_len=min(64, supernet.dims.max_position))
     objectives = [settings.objective("error"), settings.objective("latency")]
     key = {"weights": weights_fingerprint(supernet), "task": task.name, "space": args.space, "seed": args.seed,
            "eval_limit": args.eval_limit, "latency_mode": args.latency_mode, "threads": torch.get_num_threads()}

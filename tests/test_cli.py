@@ -47,7 +47,7 @@ def test_quickstart_runs_end_to_end_and_a_second_run_replays_the_search(tmp_path
     assert (tmp_path / "subnetwork" / "model.onnx").is_file() and (tmp_path / "pareto.png").is_file()
 
 
-def test_cli_bad_input_is_one_clear_line(capsys):
+def test_cli_bad_input_is_one_clear_line(capsys, tmp_path):
     assert main(["quickstart", "--task", "no-such-task-here", "--train-steps", "1"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("subnet-kit: error:") and "movie-snippets" in err
@@ -57,6 +57,10 @@ def test_cli_bad_input_is_one_clear_line(capsys):
         assert main(["quickstart", "--latency-budget", budget, "--out", "/nonexistent/never-written"]) == 2
         err = capsys.readouterr().err
         assert err.startswith("subnet-kit: error: --latency-budget takes a share") and repr(budget) in err
+    (tmp_path / "taken").write_text("the user's file")
+    assert main(["quickstart", "--out", str(tmp_path / "taken")]) == 2
+    assert "exists and is not a folder" in capsys.readouterr().err
+    assert (tmp_path / "taken").read_text() == "the user's file"
     with pytest.raises(SystemExit):
         main(["quickstart", "--space", "blocks"])
     with pytest.raises(SystemExit):
