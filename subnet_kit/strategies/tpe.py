@@ -29,33 +29,73 @@ def _quiet_optuna() -> Iterator[None]:
 class TPE(Strategy):
     """Optuna's ``TPESampler`` (multi-objective TPE, Ozaki et al. 2020/2022), seeded, over one integer parameter
     per gene; constraints are set on each trial (``Trial.set_constraint``: feasible trials are preferred). After
-    ``n_startup`` random trials, each ask is one trial chosen by the density-ratio model of the trials so far.
+    ``n_startup`` random trials, each ask is ``batch`` trials chosen by the density-ratio model of the trials so far.
 
-    Options: ``n_startup`` (random trials first), ``n_ei_candidates`` (candidates scored per ask).
+    Options: ``n_startup`` (random trials first), ``n_ei_candidates`` (candidates scored per trial), ``batch``
+    (trials proposed per ask, default 1). With ``batch > 1`` (e.g. ``strategy_options={"batch": 2}`` for a search
+    with ``workers=2``) the sampler is built with ``constant_liar=True``: the trials of the same batch that are not
+    answered yet count as pending points with the worst values seen, so that one batch does not pile up on one
+    spot. The archs of one batch are distinct: a trial that decodes to an arch already in the batch (or already
+    told) is discarded (marked failed, which TPE ignores) and asked again, up to ``20 * batch`` tries. ``batch=1``
+    is exactly the sequential sampler of before (same proposals for the same seed, same log key).
     """
 
     name = "tpe"
-    defaults = {"n_startup": 10, "n_ei_candidates": 24}
+    defaults = {"n_startup": 10, "n_ei_candidates": 24, "batch": 1}
 
     def _setup(self) -> None:
         import optuna
 
+        b = self.options["batch"]
+        if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b < 1:
+            raise ValueError(f"option batch of strategy 'tpe' (trials proposed per ask) must be an int >= 1, got {b!r}")
+        self.batch = int(b)
         with _quiet_optuna():
             sampler = optuna.samplers.TPESampler(
                 seed=self.seed, n_startup_trials=self.options["n_startup"],
-                n_ei_candidates=self.options["n_ei_candidates"],
+                n_ei_candidates=self.options["n_ei_candidates"], constant_liar=self.batch > 1,
             )
             self.study = optuna.create_study(directions=["minimize"] * self.n_obj, sampler=sampler)
         self._names = self.space.variable_names
-        self._trial = None
+        self._trials: list = []
+
+    def config(self) -> dict:
+        """Name and options; ``batch`` only when it is not 1, so that logs written before the option resume."""
+        cfg = super().config()
+        if cfg.get("batch") == 1:
+            cfg.pop("batch")
+        return cfg
+
+    def _ask_one(self) -> tuple:
+        trial = self.study.ask()
+        return trial, np.array([trial.suggest_int(n, 0, int(u)) for n, u in zip(self._names, self.space.xu)])
 
     def _ask(self) -> np.ndarray:
+        import optuna
+
         with _quiet_optuna():
-            self._trial = self.study.ask()
-            return np.array([[self._trial.suggest_int(n, 0, int(u)) for n, u in zip(self._names, self.space.xu)]])
+            if self.batch == 1:
+                trial, x = self._ask_one()
+                self._trials = [trial]
+                return x[None, :]
+            self._trials, rows, archs = [], [], set()
+            tries = 0
+            while len(rows) < self.batch:
+                trial, x = self._ask_one()
+                tries += 1
+                arch = self.space.decode(x)
+                if (arch in archs or arch in self.seen) and tries < 20 * self.batch:
+                    self.study.tell(trial, state=optuna.trial.TrialState.FAIL)  # ignored by the sampler
+                    continue
+                self._trials.append(trial)
+                rows.append(x)
+                archs.add(arch)
+            return np.stack(rows)
 
     def _tell(self, X: np.ndarray, F: np.ndarray, G: np.ndarray) -> None:
         with _quiet_optuna():
-            for i, g in enumerate(G[0]):
-                self._trial.set_constraint(f"c{i}", float(g))
-            self.study.tell(self._trial, F[0].tolist())
+            for trial, f, g in zip(self._trials, F, G):
+                for i, gi in enumerate(g):
+                    trial.set_constraint(f"c{i}", float(gi))
+                self.study.tell(trial, f.tolist())
+        self._trials = []

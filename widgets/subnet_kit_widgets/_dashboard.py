@@ -49,7 +49,10 @@ class SearchDashboard(StaticRepr, W.VBox):
     `subnet_kit.search`. ``constraints``: extra constraint strings. ``x`` / ``y``: the objectives on the chart's
     axes (default: `subnet_kit.pareto.axes`). ``live``: ``"data"`` (send only new rows to the chart on screen) or
     ``"spec"`` (re-embed the chart); ``min_interval_s``: at most one chart update per that many seconds (0: every
-    evaluation; the last update always shows every point). Other keyword arguments go to `subnet_kit.search.Search`
+    evaluation; the last update always shows every point). ``workers`` / ``ray_address``: evaluate up to
+    ``workers`` sub-networks at once on Ray actors (`subnet_kit.search.Search`'s options of the same names; 1, the
+    default, evaluates in this process); results arrive in any order and the charts, the progress and the callbacks
+    update after each arrival. Other keyword arguments go to `subnet_kit.search.Search`
     (``strategy_options``, ``log``, ``ref``, ...). State: ``dash.model`` (a `SearchRun`; set ``budget`` larger
     and run again to continue the search, change ``strategy`` or ``seed`` for a new one).
 
@@ -63,7 +66,7 @@ class SearchDashboard(StaticRepr, W.VBox):
                  strategy: str = "nsga2", budget: int = 40, seed: int = 0, eval_limit: int | None = 500,
                  constraints: Sequence[Any] = (), x: str | None = None, y: str | None = None,
                  live: str = "data", min_interval_s: float = 0.2, yield_s: float = 0.0,
-                 **search_options: Any) -> None:
+                 workers: int = 1, ray_address: str | None = None, **search_options: Any) -> None:
         if not isinstance(space, SearchSpace):
             raise ValueError(f"space must be a SearchSpace (e.g. SpaceEditor(...).space, or "
                              f"SearchSpace.for_model(supernet, ...)); got {type(space).__name__}"
@@ -78,6 +81,12 @@ class SearchDashboard(StaticRepr, W.VBox):
             resolve_objectives(self._objectives, self._constraints, settings=MeasureSettings(eval_limit=eval_limit))
         self.eval_limit, self.x, self.y, self.yield_s = eval_limit, x, y, yield_s
         self._callbacks = list(search_options.pop("callbacks", None) or [])
+        if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+            raise ValueError(f"workers (sub-networks evaluated at once on Ray actors; 1 = in this process) must be "
+                             f"an int >= 1, got {workers!r}")
+        self.workers, self.ray_address = int(workers), ray_address
+        if self.workers != 1 or ray_address is not None:  # workers=1 without an address: today's in-process path
+            search_options.update(workers=self.workers, ray_address=ray_address)
         self.search_options = search_options
         self._task: asyncio.Task | None = None
         self.model = SearchRun(self._new_search, strategy, budget, seed)
