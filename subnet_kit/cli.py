@@ -264,6 +264,13 @@ def _search(args: argparse.Namespace) -> int:
     from .strategies import STRATEGIES
 
     objectives, metrics = _measures(args)  # bad input fails here, before minutes of training
+    from .executor import make_executor
+
+    try:  # bad --workers or no Ray: one clear line here too
+        executor = make_executor(args.workers, args.ray_address,
+                                 {"threads": args.threads} if args.threads and args.workers > 1 else None)
+    except ImportError as e:
+        raise ValueError(str(e)) from None
     options = dict(_option(o) for o in args.strategy_option or [])
     STRATEGIES[args.strategy].check_options(options)
     task, steps = _load_task(args)
@@ -273,7 +280,7 @@ def _search(args: argparse.Namespace) -> int:
     s = Search(supernet, space, task, objectives, strategy=args.strategy, budget=args.budget, seed=args.seed,
                constraints=args.constraint, metrics=metrics, log=out / "search.jsonl", resume=args.resume,
                eval_limit=args.eval_limit, latency=args.latency, progress=not args.no_progress,
-               strategy_options=options)
+               strategy_options=options, workers=executor)
     print(f"searching: {', '.join(o.name for o in s.objectives)} with {s.strategy!r}, budget {args.budget}"
           + (f", constraints {'; '.join(map(str, s.constraints))}" if s.constraints else ""))
     if s.predictor is not None:
@@ -466,6 +473,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", default="runs/search")
     s.add_argument("--resume", action="store_true", help="continue the search logged in OUT/search.jsonl")
+    s.add_argument("--workers", type=int, default=1,
+                   help="sub-networks evaluated at once on Ray actors (1 = in this process; needs subnet-kit[ray])")
+    s.add_argument("--ray-address", default=None,
+                   help="Ray to join: 'auto' or an address of a cluster (default: start or join a local Ray)")
     s.add_argument("--extract-max", type=int, default=None, help="extract at most N Pareto sub-networks (default all)")
     s.add_argument("--no-progress", action="store_true")
     s.set_defaults(func=_search)
@@ -474,7 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    for name in ("budget", "eval_limit", "latency_batch_size", "latency_seq_len", "test_limit"):
+    for name in ("budget", "eval_limit", "latency_batch_size", "latency_seq_len", "test_limit", "workers"):
         if getattr(args, name, None) is not None and getattr(args, name) < 1:
             print(f"subnet-kit: error: --{name.replace('_', '-')} must be >= 1", file=sys.stderr)
             return 2

@@ -58,6 +58,7 @@ from .pareto import HypervolumeTracker, default_bounds, pareto_mask
 from .result import Result, _frame
 from .space import Arch, SearchSpace
 from .strategies import STRATEGIES, Strategy, make_strategy
+from .executor import make_executor
 
 __all__ = ["search", "Search", "Result", "Callback", "InfeasibleWarning", "LOG_VERSION"]
 
@@ -136,8 +137,12 @@ class Search:
         progress: bool = False,
         ref: Sequence[float] | None = None,
         max_repeats: int = 200,
+        workers: "int | Any" = 1,
+        ray_address: str | None = None,
+        worker_options: dict[str, Any] | None = None,
     ) -> None:
         _check_setup(supernet, space, latency, resume, log)
+        self.executor = make_executor(workers, ray_address, worker_options)  # checks workers before any work
         self.space, self.budget, self.seed = space, _check_count(budget, "budget (distinct archs to evaluate)"), int(seed)
         self.context = Context(supernet=supernet, space=space, task=task)
         self.constraints = [Constraint.parse(c) for c in (constraints or [])]
@@ -163,8 +168,11 @@ class Search:
 
         self.records: list[dict[str, Any]] = []  # the history, in evaluation order
         self._by_arch: dict[Arch, dict[str, Any]] = {}
-        self._pending: list[np.ndarray] = []  # genes of the current ask not yet answered
-        self._answered: list[dict[str, Any]] = []  # records answering the current ask, in order
+        self._pending: list[np.ndarray] = []  # genes of the current ask (the whole batch until it is told)
+        self._answered: list[dict[str, Any] | None] = []  # records answering the current ask, by position
+        self._ready: list[dict[str, Any]] = []  # replayed records of the current ask not yet returned, in log order
+        self._replay_left = {Arch.from_json(r["arch"]): i for i, r in enumerate(self._replay)}  # not yet replayed
+        self._started = False  # the executor holds the measures (and, on Ray, its actors)
         self._repeats = 0  # proposals in a row that were already evaluated
         self._stop = False
         self.stop_reason: str | None = None
@@ -261,33 +269,119 @@ class Search:
 
     def step(self) -> dict[str, Any] | None:
         """Advance until one more arch is in the history (evaluated now, or replayed from the log) and return its
-        record; None when the search is done. Proposals already evaluated are answered from the cache on the way."""
+        record; None when the search is done. Proposals already evaluated are answered from the cache on the way.
+
+        With ``workers > 1`` up to ``workers`` archs of the current batch of proposals are evaluated at once and
+        records come back in the order they arrive (each is logged, added and passed to the callbacks then); the
+        strategy is told the batch, in the order it proposed it, once every proposal is answered."""
         if self._t0 is None:
             self._t0 = time.perf_counter()
-        while not self.done:
-            if not self._pending:
-                self._pending = list(self.strategy.ask())
-                self._answered = []
-            arch = self.space.decode(self._pending[0])
-            record = self._by_arch.get(arch)
-            fresh = record is None
-            if fresh:
-                replayed = self._replayed(arch)
-                record = replayed or self._evaluate(arch)
+        while True:
+            if self._ready:  # a replayed record (log order)
+                record = self._ready.pop(0)
                 self._add(record)
                 self._repeats = 0
-                if replayed is None:  # after _add, so that a callback's search.result() holds this evaluation
-                    for cb in self.callbacks:
-                        cb.on_evaluation(record)
-            else:
-                self._repeats += 1
-            self._pending.pop(0)
-            self._answered.append(record)
-            if not self._pending:
-                self._tell()
-            if fresh:
+                self._answer(record)
                 return record
-        return None
+            if self.done and not self._ready:
+                if not self.executor.in_flight:
+                    self.close()
+                return None
+            if not self._pending:
+                self._pending = list(self.strategy.ask())
+                self._answered = [None] * len(self._pending)
+                self._take_replayed()
+                continue
+            self._dispatch()
+            if self._ready:
+                continue
+            if all(r is not None for r in self._answered):
+                self._tell()
+                self._pending, self._answered = [], []
+                continue
+            if not self.executor.in_flight:  # proposals wait only for the budget: done on the next turn
+                if self.done:
+                    continue
+                raise RuntimeError("the search has proposals to answer but nothing in flight (a bug)")
+            arch, values, extras, time_s = self.executor.wait()
+            record = self._record(arch, values, extras, time_s)
+            self._add(record)
+            self._repeats = 0
+            for cb in self.callbacks:  # after _add, so that a callback's search.result() holds this evaluation
+                cb.on_evaluation(record)
+            self._answer(record)
+            return record
+
+    def close(self) -> None:
+        """Release the workers (Ray actors); `step` or `run` start them again when needed."""
+        if self._started:
+            self.executor.close()
+            self._started = False
+
+    def _take_replayed(self) -> None:
+        """Queue the logged records of the new batch's proposals, in log order (a parallel run logged them in the
+        order they arrived)."""
+        if not self._replay_left:
+            return
+        hits = {self._replay_left[a] for a in map(self.space.decode, self._pending) if a in self._replay_left}
+        for i in sorted(hits):
+            self._ready.append(self._replay[i])
+            del self._replay_left[Arch.from_json(self._replay[i]["arch"])]
+
+    def _dispatch(self) -> None:
+        """Answer the current batch's cached proposals and send fresh ones to the executor while it has room,
+        never an arch already evaluated, replayed or in flight, and never beyond the budget."""
+        fresh = []
+        for k, genes in enumerate(self._pending):
+            if self._answered[k] is None:
+                arch = self.space.decode(genes)
+                if arch in self._by_arch:
+                    self._answered[k] = self._by_arch[arch]
+                    self._repeats += 1
+                else:
+                    fresh.append(arch)
+        if not fresh:
+            return
+        if self._replay_left:  # the log holds later records, yet this batch proposes an arch it does not hold
+            i = len(self.records)
+            raise ValueError(
+                f"cannot resume from {self.log}: evaluation {i} was {Arch.from_json(self._replay[i]['arch']).short()} "
+                f"but the search now proposes {fresh[0].short()}; the log was written by different code or objectives "
+                f"that are not deterministic in the same way; use a new log"
+            )
+        if not self._started:
+            self.executor.start(self.measures, self.context)
+            self._started = True
+        in_flight = set(self.executor.in_flight)
+        for arch in fresh:
+            if arch in in_flight or self._stop:
+                continue
+            elif len(self.records) + len(in_flight) < self.budget and self.executor.free() > 0:
+                self.executor.submit(arch)
+                in_flight.add(arch)
+
+    def _answer(self, record: dict[str, Any]) -> None:
+        """Answer the current batch's proposals of ``record``'s arch; tell the strategy once all are answered (before
+        the record is returned, so that a search ending on its budget has told its last full batch)."""
+        arch = Arch.from_json(record["arch"])
+        for k, genes in enumerate(self._pending):
+            if self._answered[k] is None and self.space.decode(genes) == arch:
+                self._answered[k] = record
+        if self._pending and all(r is not None for r in self._answered):
+            self._tell()
+            self._pending, self._answered = [], []
+
+    def _record(self, arch: Arch, values: dict[str, float], extras: dict[str, Any], time_s: float) -> dict[str, Any]:
+        """The history row of a new evaluation, logged (flushed and fsync'ed) before it is returned."""
+        g = [c.g(values[c.name]) for c in self.constraints]
+        record = {
+            "eval": len(self.records), "arch": arch.to_json(), **{o.name: values[o.name] for o in self.measures},
+            **extras, "feasible": all(v <= 0 for v in g), "violation": float(sum(max(0.0, v) for v in g)),
+            "time_s": time_s, "elapsed_s": self._elapsed0 + time.perf_counter() - self._t0,
+        }
+        if self._log is not None:
+            self._log.append(record)
+        return record
 
     def run(self) -> "Result":
         """Evaluate until done (budget, `stop`, or nothing new to propose); returns the `Result`. When no evaluated
@@ -303,6 +397,7 @@ class Search:
                     pass
             finally:
                 self._bar = None
+                self.close()
         result = self.result()
         if self.predictor is not None and self.stop_reason != "stopped":
             self._remeasure_front(result)
@@ -310,37 +405,6 @@ class Search:
         if result.infeasible_message:
             warnings.warn(result.infeasible_message, InfeasibleWarning, stacklevel=2)
         return result
-
-    def _replayed(self, arch: Arch) -> dict[str, Any] | None:
-        i = len(self.records)
-        if i >= len(self._replay):
-            return None
-        logged = self._replay[i]
-        if Arch.from_json(logged["arch"]) != arch:
-            raise ValueError(
-                f"cannot resume from {self.log}: evaluation {i} was {Arch.from_json(logged['arch']).short()} but "
-                f"the search now proposes {arch.short()}; the log was written by different code or objectives that "
-                f"are not deterministic in the same way; use a new log"
-            )
-        return logged
-
-    def _evaluate(self, arch: Arch) -> dict[str, Any]:
-        t0 = time.perf_counter()
-        values: dict[str, float] = {}
-        extras: dict[str, Any] = {}
-        for o in self.measures:
-            values[o.name], ex = o(arch, self.context)
-            extras.update({f"{o.name}_{k}": v for k, v in ex.items()})
-        g = [c.g(values[c.name]) for c in self.constraints]
-        record = {
-            "eval": len(self.records), "arch": arch.to_json(), **values, **extras,
-            "feasible": all(v <= 0 for v in g), "violation": float(sum(max(0.0, v) for v in g)),
-            "time_s": time.perf_counter() - t0,
-            "elapsed_s": self._elapsed0 + time.perf_counter() - self._t0,
-        }
-        if self._log is not None:
-            self._log.append(record)
-        return record
 
     def _add(self, record: dict[str, Any]) -> None:
         self.records.append(record)
