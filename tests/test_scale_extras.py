@@ -133,7 +133,7 @@ def test_dashboard_with_two_workers_on_the_tiny_bert(local_ray, tiny_with_tokeni
     assert len(dash.chart_data()) == budget  # the chart holds every evaluated point
     assert len(arrivals.records) == budget  # callbacks fire per arrival from the workers ...
     assert updates == list(range(1, budget + 1))  # ... and the live chart is redrawn after each one
-    assert dash.search.workers == 2 if hasattr(dash.search, "workers") else True
+    assert dash.search.executor.workers == 2
     # the same archs with the same values as in process (deterministic objectives, random strategy)
     by_arch = lambda r: {a: (e, p) for a, e, p in zip(r.history["arch"], r.history["error"], r.history["params"])}
     assert by_arch(result) == by_arch(serial)
