@@ -10,7 +10,8 @@ log.
   writes them into its own temporary folder and `checkpoint.load_model` rebuilds the model. Nothing is pickled
   but the objectives (Python objects; a user callable works when Ray can serialise it) and the search space; the
   task travels as plain lists of texts and labels (no shared filesystem is assumed).
-* **Resources.** ``num_cpus`` per actor (default: the cluster's CPUs divided by ``workers``, at least 1),
+* **Resources.** ``num_cpus`` per actor (default: the cluster's CPUs divided by ``workers``; a fraction of one
+  when there are more workers than CPUs),
   ``num_gpus`` per actor (1 puts one actor on each GPU; the model then runs on ``cuda``), ``threads`` (torch
   threads per actor, default ``num_cpus``).
 * **Latency is measured fairly** (``latency=``): timings taken concurrently on shared cores are meaningless.
@@ -219,8 +220,8 @@ class RayExecutor:
         self.timed = [o for o in measures if is_timing(o)] if self.latency == "dedicated" else []
         self.parallel = [o for o in measures if not (self.latency == "dedicated" and is_timing(o))]
         if self.num_cpus is None:
-            cpus = ray.cluster_resources().get("CPU", 1)
-            self.num_cpus = max(1, int(cpus) // self.workers)
+            cpus = ray.cluster_resources().get("CPU", 1)  # more workers than CPUs: each gets a fraction
+            self.num_cpus = int(cpus) // self.workers if cpus >= self.workers else cpus / self.workers
         self._threads = int(self.threads or max(1, int(self.num_cpus)))
         self._device = "cuda" if self.num_gpus > 0 else "cpu"
         payload = {"model": pack_model(context.supernet) if context.supernet is not None else None,

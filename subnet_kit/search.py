@@ -20,7 +20,14 @@ log when resuming, and the live hypervolume. The `Result` it builds is `result.p
   evaluation, flushed and fsync'ed before the search moves on. ``resume=True`` replays the run: the strategy starts
   again from the same seed and each arch it proposes that the log already holds takes the logged values instead of
   being evaluated again, so the strategy reaches exactly the state it had, and the search goes on from there. A
-  run killed at any moment loses only the evaluation in flight.
+  run killed at any moment loses only the evaluations in flight.
+* **Workers** (``workers=N``, `executor.RayExecutor`): up to N archs of the current batch of proposals are evaluated
+  at once on Ray actors (``ray_address``: None starts or joins a local Ray, ``"auto"`` or an address joins a
+  cluster; ``worker_options``: ``num_cpus``, ``num_gpus``, ``threads``, ``latency="dedicated"|"per-worker"``).
+  Records come back, are logged by this process alone, added and passed to the callbacks in arrival order; the
+  strategy is told the batch in its own order once it is answered, so nothing else changes: no arch twice, budget
+  = distinct archs, the same resume (a batch's logged records are replayed whatever order they arrived in, with any
+  worker count). ``workers=1`` (the default) evaluates in this process.
 * **Constraints** (``"latency <= 15"``) are passed to the strategy as values ``G <= 0`` (pymoo's inequality
   constraints for ``nsga2``, Optuna's for ``tpe``, constrained Pareto ranks for the others) and decide which
   evaluations are ``feasible``; the Pareto front and hypervolume use feasible evaluations only.
@@ -537,7 +544,9 @@ def search(
     ``progress`` (a tqdm bar with the current hypervolume, in the box `Search.hv_box`: ``ref`` if given, else fixed
     after 10 feasible evaluations, so that it only grows), ``ref`` (reference point of that live hypervolume, in
     objective units), ``max_repeats`` (end after that many proposals in a row
-    that were all evaluated before).
+    that were all evaluated before), ``workers`` (sub-networks evaluated at once on Ray actors; 1, the default,
+    evaluates in this process; see the module docstring), ``ray_address`` and ``worker_options`` (options of
+    `executor.RayExecutor`: ``num_cpus``, ``num_gpus``, ``threads``, ``latency``).
 
     >>> from subnet_kit import SuperNet, load_task                              # doctest: +SKIP
     >>> task = load_task("movie-snippets")                                      # doctest: +SKIP
