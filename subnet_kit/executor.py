@@ -284,6 +284,12 @@ class RayExecutor:
                 self._replace(actor)
                 self._requeue.append(arch)
                 continue
+            except ray.exceptions.RayTaskError as e:  # the objective raised: the same error as in this process
+                self._idle.append(actor)
+                cause = getattr(e, "cause", None)
+                if isinstance(cause, Exception):
+                    raise cause from None
+                raise
             self._idle.append(actor)
             (self._timing if self.timed else self._ready).append((arch, values, extras, t))
             if self._timing and not self._futures and not self._requeue:

@@ -134,13 +134,20 @@ def test_driver_sigkill_then_resume_with_another_worker_count(local_ray, tmp_pat
 
     space = SearchSpace.for_model(__import__("subnet_kit.space", fromlist=["ModelDims"]).ModelDims(
         6, 12, 32, 1536, 384, 30522, 512, 2, 2), "per-layer")
-    kw = dict(strategy="random", budget=40, seed=3, strategy_options={"batch": 6})
-    r = search(None, space, None, ["params", slow_gap], log=log, resume=True, workers=1, **kw)  # another count
+    kw = dict(strategy="random", seed=3, strategy_options={"batch": 6})
+    n = len(killed) + 5
+    r = search(None, space, None, ["params", slow_gap], log=log, resume=True, workers=1, budget=n, **kw)  # 1 worker
     logged = {Arch.from_json(x["arch"]) for x in killed}
-    assert len(calls) == 40 - len(killed) and not set(calls) & logged  # nothing logged was evaluated again
+    assert len(calls) == 5 and not set(calls) & logged  # nothing logged was evaluated again
     assert r.history.iloc[: len(killed)][["arch", "params", "slow_gap"]].to_dict("records") == [
         {k: x[k] for k in ("arch", "params", "slow_gap")} for x in killed]  # the logged records, in arrival order
-    assert len(r.history) == 40 and r.history["arch"].is_unique
+    assert len(r.history) == n and r.history["arch"].is_unique
+
+    r = search(None, space, None, ["params", slow_gap], log=log, resume=True, workers=3, budget=40, **kw)  # 3 workers
+    lines = [json.loads(line) for line in log.read_text().splitlines()[1:]]
+    assert len(lines) == 40 and len({x["arch"] for x in lines}) == 40  # each arch evaluated and logged once
+    assert r.meta["replayed"] == n and len(r.history) == 40 and r.history["arch"].is_unique
+    kw["budget"] = 40
     uninterrupted = search(None, space, None, ["params", slow_gap], **kw)
     assert values(r, ("params", "slow_gap")) == values(uninterrupted, ("params", "slow_gap"))
 
@@ -158,6 +165,22 @@ def test_latency_is_timed_alone_or_records_where_it_was_timed(local_ray, tiny_wi
         assert set(h["latency_device"]) == {"cpu"} and h["latency_host"].notna().all()
     else:
         assert "latency_host" not in h.columns  # timed by the driver, alone
+
+
+def broken(arch):
+    raise ValueError(f"cannot measure {arch.short()}")
+
+
+def test_an_objective_error_on_a_worker_is_the_same_error_as_in_process(local_ray):
+    space = SearchSpace.for_model(__import__("subnet_kit.space", fromlist=["ModelDims"]).ModelDims(
+        6, 12, 32, 1536, 384, 30522, 512, 2, 2), "uniform")
+    cloudpickle = pytest.importorskip("ray.cloudpickle")
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import this test module
+    try:
+        with pytest.raises(ValueError, match="^cannot measure L"):
+            search(None, space, None, ["params", broken], strategy="random", budget=4, workers=2)
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
 
 
 # ---- bad input -------------------------------------------------------------------------------------------------
