@@ -35,6 +35,8 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
+
 from .objectives import Context, Latency, Memory, Objective
 from .space import Arch
 
@@ -323,9 +325,10 @@ def make_executor(workers: Any, ray_address: str | None = None, options: dict[st
     """`LocalExecutor` for ``workers=1``, else a `RayExecutor` (an executor instance is returned as is)."""
     if isinstance(workers, (LocalExecutor, RayExecutor)):
         return workers
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
         raise ValueError(f"workers must be an int >= 1 (sub-networks evaluated at once; 1 = in this process), "
                          f"got {workers!r}")
+    workers = int(workers)
     if workers == 1:
         if options:
             raise ValueError(f"worker_options {sorted(options)} are for workers > 1 (Ray); workers=1 evaluates in "

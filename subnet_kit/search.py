@@ -27,7 +27,9 @@ log when resuming, and the live hypervolume. The `Result` it builds is `result.p
   Records come back, are logged by this process alone, added and passed to the callbacks in arrival order; the
   strategy is told the batch in its own order once it is answered, so nothing else changes: no arch twice, budget
   = distinct archs, the same resume (a batch's logged records are replayed whatever order they arrived in, with any
-  worker count). ``workers=1`` (the default) evaluates in this process.
+  worker count). ``workers=1`` (the default) evaluates in this process. Workers only run archs of the same batch
+  at once, so the batch bounds the parallelism: ``nsga2``'s ``pop_size``, ``random``'s and ``tpe``'s ``batch``;
+  ``local`` and ``morea`` propose one arch at a time after their initial sample.
 * **Constraints** (``"latency <= 15"``) are passed to the strategy as values ``G <= 0`` (pymoo's inequality
   constraints for ``nsga2``, Optuna's for ``tpe``, constrained Pareto ranks for the others) and decide which
   evaluations are ``feasible``; the Pareto front and hypervolume use feasible evaluations only.
@@ -488,6 +490,7 @@ class Search:
             "objective_settings": [o.config() for o in self.measures], "device": self._device(),
             "predictor": self.predictor.to_dict() if self.predictor else None,
             "replayed": min(len(self._replay), len(self.records)),
+            "workers": self.executor.workers,
         }
         names = [o.name for o in self.objectives]
         return Result(_frame(self.records, names), names, self.units, [str(c) for c in self.constraints], meta)
