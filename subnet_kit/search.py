@@ -28,8 +28,8 @@ log when resuming, and the live hypervolume. The `Result` it builds is `result.p
   strategy is told the batch in its own order once it is answered, so nothing else changes: no arch twice, budget
   = distinct archs, the same resume (a batch's logged records are replayed whatever order they arrived in, with any
   worker count). ``workers=1`` (the default) evaluates in this process. Workers only run archs of the same batch
-  at once, so the batch bounds the parallelism: ``nsga2``'s ``pop_size``, ``random``'s and ``tpe``'s ``batch``;
-  ``local`` and ``morea`` propose one arch at a time after their initial sample.
+  at once, so the batch bounds the parallelism: ``nsga2``'s ``pop_size``; the ``batch`` option of ``random``,
+  ``tpe``, ``morea`` and ``local`` (1 by default for the last three: pass e.g. ``strategy_options={"batch": 2}``).
 * **Constraints** (``"latency <= 15"``) are passed to the strategy as values ``G <= 0`` (pymoo's inequality
   constraints for ``nsga2``, Optuna's for ``tpe``, constrained Pareto ranks for the others) and decide which
   evaluations are ``feasible``; the Pareto front and hypervolume use feasible evaluations only.

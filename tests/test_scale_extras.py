@@ -67,6 +67,37 @@ def test_tpe_batch_in_a_search_counts_distinct_archs(space):
     assert result.meta["strategy"]["batch"] == 4
 
 
+# ---- MO-REA and local search in batches ---------------------------------------------------------------------------
+def _proposals(space, name: str, seed: int, asks: int = 5, **options) -> list[list[str]]:
+    s = make_strategy(name, space, 2, 0, seed, **options)
+    out = []
+    for _ in range(asks):
+        archs = [space.decode(x) for x in s.ask()]
+        out.append([a.slug() for a in archs])
+        s.tell([[space.params(a), -sum(a.heads)] for a in archs])
+    return out
+
+
+@pytest.mark.parametrize("name, init", [("morea", {"pop_size": 6, "sample_size": 3}), ("local", {"n_init": 6})])
+def test_morea_and_local_batch_propose_several_children_deterministically(space, name, init):
+    a = _proposals(space, name, seed=3, batch=3, **init)
+    assert len(a[0]) == 6 and all(len(batch) == 3 for batch in a[1:]), a  # the random start, then 3 per ask
+    if name == "local":  # neighbours of one batch are distinct (the space is large enough for the tries)
+        assert all(len(set(batch)) == 3 for batch in a[1:]), a
+    assert _proposals(space, name, seed=3, batch=3, **init) == a
+    assert _proposals(space, name, seed=4, batch=3, **init) != a
+
+
+@pytest.mark.parametrize("name", ["morea", "local"])
+def test_morea_and_local_batch_one_is_unchanged(space, name):
+    s = make_strategy(name, space, 2)
+    assert "batch" not in s.config()  # logs written before the option still resume
+    s.tell([[space.params(a), -sum(a.heads)] for a in map(space.decode, s.ask())])
+    assert len(s.ask()) == 1
+    with pytest.raises(ValueError, match=rf"option batch of strategy '{name}'.*int >= 1"):
+        make_strategy(name, space, 2, batch=0)
+
+
 # ---- bench_scale's projection ------------------------------------------------------------------------------------
 def _bench_scale():
     spec = importlib.util.spec_from_file_location("bench_scale", ROOT / "benchmarks" / "bench_scale.py")

@@ -35,6 +35,7 @@ class Strategy:
 
     name = ""
     defaults: dict[str, Any] = {}
+    compat_defaults: dict[str, Any] = {}  # options added later: left out of `config` while at these values
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -91,8 +92,18 @@ class Strategy:
         self._tell(X, F, G)
 
     def config(self) -> dict[str, Any]:
-        """Name and options (what a resumed search must match)."""
-        return {"name": self.name, **self.options}
+        """Name and options (what a resumed search must match); an option of `compat_defaults` is left out while it
+        holds that value, so logs written before the option existed still resume."""
+        return {"name": self.name, **{k: v for k, v in self.options.items()
+                                      if k not in self.compat_defaults or v != self.compat_defaults[k]}}
+
+    def batch_size(self) -> int:
+        """The ``batch`` option (proposals per ask, for parallel workers), checked: an int >= 1."""
+        b = self.options["batch"]
+        if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b < 1:
+            raise ValueError(f"option batch of strategy {self.name!r} (proposals per ask) must be an int >= 1, "
+                             f"got {b!r}")
+        return int(b)
 
     # ---- for subclasses ---------------------------------------------------------------------------------------
     def _setup(self) -> None:

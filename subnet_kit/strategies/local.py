@@ -13,19 +13,29 @@ class LocalSearch(Strategy):
     constrained Pareto front (feasible first) — the sparser of two random members, by crowding distance — and
     changes one of its genes to another value, preferring an arch not seen before (``tries`` attempts).
 
-    Options: ``n_init`` (random archs first), ``tries``.
+    Options: ``n_init`` (random archs first), ``tries``, ``batch`` (neighbours per ask, distinct where the tries
+    allow; > 1 keeps parallel workers busy).
     """
 
     name = "local"
-    defaults = {"n_init": 10, "tries": 20}
+    defaults = {"n_init": 10, "tries": 20, "batch": 1}
+    compat_defaults = {"batch": 1}
+
+    def _setup(self) -> None:
+        self.batch = self.batch_size()
 
     def _ask(self) -> np.ndarray:
         if len(self.X) == 0:
             return self.random_genes(self.options["n_init"])
         front = np.flatnonzero(self.ranks() == 0)
-        for _ in range(self.options["tries"]):
-            pair = self.rng.choice(front, size=min(2, len(front)), replace=False)
-            child = self.mutate(self.X[self.sparsest(pair, front)])
-            if self.space.decode(child) not in self.seen:
-                break
-        return child
+        children: list[np.ndarray] = []
+        taken = set(self.seen)
+        for _ in range(self.batch):
+            for _ in range(self.options["tries"]):
+                pair = self.rng.choice(front, size=min(2, len(front)), replace=False)
+                child = self.mutate(self.X[self.sparsest(pair, front)])
+                if self.space.decode(child) not in taken:
+                    break
+            taken.add(self.space.decode(child))
+            children.append(child)
+        return np.array(children)

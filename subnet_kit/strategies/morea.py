@@ -14,13 +14,16 @@ class MOREA(Strategy):
     non-dominated rank in the tournament; ties go to the member in the sparsest part of the population's front
     (largest crowding distance), so the front spreads out.
 
-    Options: ``pop_size`` (random archs first, then the population size), ``sample_size``.
+    Options: ``pop_size`` (random archs first, then the population size), ``sample_size``, ``batch`` (children
+    per ask, each from its own tournament; > 1 keeps parallel workers busy, e.g. ``batch=2`` with ``workers=2``).
     """
 
     name = "morea"
-    defaults = {"pop_size": 20, "sample_size": 10}
+    defaults = {"pop_size": 20, "sample_size": 10, "batch": 1}
+    compat_defaults = {"batch": 1}
 
     def _setup(self) -> None:
+        self.batch = self.batch_size()
         if not 1 <= self.options["sample_size"] <= self.options["pop_size"]:
             raise ValueError(f"morea needs 1 <= sample_size <= pop_size, got {self.options}")
 
@@ -29,7 +32,10 @@ class MOREA(Strategy):
         if len(self.X) == 0:
             return self.random_genes(pop)
         alive = np.arange(max(0, len(self.X) - pop), len(self.X))  # the pop_size youngest
-        sample = self.rng.choice(alive, size=min(self.options["sample_size"], len(alive)), replace=False)
-        best = sample[self.ranks(sample) == 0]
         front = alive[self.ranks(alive) == 0]
-        return self.mutate(self.X[self.sparsest(best, front)])
+        children = []
+        for _ in range(self.batch):
+            sample = self.rng.choice(alive, size=min(self.options["sample_size"], len(alive)), replace=False)
+            best = sample[self.ranks(sample) == 0]
+            children.append(self.mutate(self.X[self.sparsest(best, front)]))
+        return np.array(children)

@@ -42,14 +42,12 @@ class TPE(Strategy):
 
     name = "tpe"
     defaults = {"n_startup": 10, "n_ei_candidates": 24, "batch": 1}
+    compat_defaults = {"batch": 1}  # logs written before the option resume
 
     def _setup(self) -> None:
         import optuna
 
-        b = self.options["batch"]
-        if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b < 1:
-            raise ValueError(f"option batch of strategy 'tpe' (trials proposed per ask) must be an int >= 1, got {b!r}")
-        self.batch = int(b)
+        self.batch = self.batch_size()
         with _quiet_optuna():
             sampler = optuna.samplers.TPESampler(
                 seed=self.seed, n_startup_trials=self.options["n_startup"],
@@ -58,13 +56,6 @@ class TPE(Strategy):
             self.study = optuna.create_study(directions=["minimize"] * self.n_obj, sampler=sampler)
         self._names = self.space.variable_names
         self._trials: list = []
-
-    def config(self) -> dict:
-        """Name and options; ``batch`` only when it is not 1, so that logs written before the option resume."""
-        cfg = super().config()
-        if cfg.get("batch") == 1:
-            cfg.pop("batch")
-        return cfg
 
     def _ask_one(self) -> tuple:
         trial = self.study.ask()
