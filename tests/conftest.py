@@ -103,3 +103,15 @@ def tiny_with_tokenizer(tiny_tokenizer):
     sn = tiny_supernet(num_labels=2)
     sn.tokenizer = tiny_tokenizer
     return sn
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """A local Ray with 2 CPUs for one test module (started and shut down here unless one was already running)."""
+    ray = pytest.importorskip("ray", reason='ray is not installed (pip install "subnet-kit[ray]")')
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    if started:
+        ray.shutdown()

@@ -27,18 +27,6 @@ except ImportError:  # pragma: no cover - CI installs the dev extra, which has r
     ray = None
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    if ray is None:
-        pytest.skip('ray is not installed (pip install "subnet-kit[ray]")')
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    if started:
-        ray.shutdown()
-
-
 def tiny_setup(tiny_with_tokenizer):
     return tiny_with_tokenizer, SearchSpace.for_model(tiny_with_tokenizer, "per-layer")
 

@@ -7,7 +7,6 @@ skipped, saying why, where ``ray`` is not installed or `Search` has no ``workers
 from __future__ import annotations
 
 import importlib.util
-import inspect
 import sys
 from pathlib import Path
 
@@ -28,14 +27,19 @@ def space():
 
 
 # ---- TPE in batches ----------------------------------------------------------------------------------------------
-def _tpe_proposals(space, seed: int, batch: int, asks: int = 6) -> list[list[str]]:
-    s = make_strategy("tpe", space, 2, 0, seed, batch=batch, n_startup=4)
+def _proposals(space, name: str, seed: int, asks: int = 5, **options) -> list[list[str]]:
+    """The slugs of each ask's proposals, told (params, -total heads) after each ask."""
+    s = make_strategy(name, space, 2, 0, seed, **options)
     out = []
     for _ in range(asks):
         archs = [space.decode(x) for x in s.ask()]
         out.append([a.slug() for a in archs])
         s.tell([[space.params(a), -sum(a.heads)] for a in archs])
     return out
+
+
+def _tpe_proposals(space, seed: int, batch: int, asks: int = 6) -> list[list[str]]:
+    return _proposals(space, "tpe", seed, asks, batch=batch, n_startup=4)
 
 
 def test_tpe_batch_proposes_distinct_archs_deterministically(space):
@@ -68,16 +72,6 @@ def test_tpe_batch_in_a_search_counts_distinct_archs(space):
 
 
 # ---- MO-REA and local search in batches ---------------------------------------------------------------------------
-def _proposals(space, name: str, seed: int, asks: int = 5, **options) -> list[list[str]]:
-    s = make_strategy(name, space, 2, 0, seed, **options)
-    out = []
-    for _ in range(asks):
-        archs = [space.decode(x) for x in s.ask()]
-        out.append([a.slug() for a in archs])
-        s.tell([[space.params(a), -sum(a.heads)] for a in archs])
-    return out
-
-
 @pytest.mark.parametrize("name, init", [("morea", {"pop_size": 6, "sample_size": 3}), ("local", {"n_init": 6})])
 def test_morea_and_local_batch_propose_several_children_deterministically(space, name, init):
     a = _proposals(space, name, seed=3, batch=3, **init)
@@ -118,23 +112,6 @@ def test_bench_scale_amdahl_projection():
 
 
 # ---- the dashboard on Ray workers ----------------------------------------------------------------------------------
-def _has_workers() -> bool:
-    return "workers" in inspect.signature(Search.__init__).parameters
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'ray[default]'); the Ray tests need it")
-    if not _has_workers():
-        pytest.skip("Search has no workers option (subnet_kit/executor.py not there)")
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    if started:
-        ray.shutdown()
-
-
 class Arrivals(Callback):
     def __init__(self):
         self.records = []
