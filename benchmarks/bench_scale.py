@@ -44,6 +44,9 @@ from subnet_kit import Arch
 from subnet_kit.recipes import TRAIN_STEPS, trained_supernet
 from subnet_kit.search import Search
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_core import cpu_model  # noqa: E402  (one way to name the CPU, as bench_deploy)
+
 RESULTS = Path(__file__).resolve().parent / "results"
 PROJECT_N = (1, 2, 4, 8, 16, 32, 64, 128)
 
@@ -53,16 +56,10 @@ def log(msg: str) -> None:
 
 
 def environment() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.lower().startswith("model name")), cpu)
-    except OSError:
-        pass
     import ray
 
     return {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "torch": torch.__version__,
-            "ray": ray.__version__, "python": platform.python_version(), "cpu_model": cpu,
+            "ray": ray.__version__, "python": platform.python_version(), "cpu_model": cpu_model(),
             "cpu_count": os.cpu_count(), "loadavg": [round(x, 2) for x in os.getloadavg()]}
 
 
