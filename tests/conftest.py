@@ -115,3 +115,30 @@ def local_ray():
     yield ray
     if started:
         ray.shutdown()
+
+
+def sigkill_after_evaluations(script: str, log, n: int, *args: str) -> list[dict]:
+    """Run ``script`` (Python source; argv: the log path, then ``args``) in a subprocess, SIGKILL it once ``log`` holds
+    ``n`` evaluations, and return the evaluations of the log's complete lines (a torn last line is left out)."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    path = Path(log).with_name("killed.py")
+    path.write_text(script)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1]), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, str(path), str(log), *args], env=env, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if Path(log).exists() and Path(log).read_text().count('"kind": "eval"') >= n:
+            break
+        time.sleep(0.01)
+    assert proc.poll() is None, f"the search ended before it was killed: {proc.stderr.read().decode()[-2000:]}"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    proc.stderr.close()
+    text = Path(log).read_text()
+    return [json.loads(line) for line in text[: text.rfind("\n") + 1].splitlines()[1:]]  # complete lines only

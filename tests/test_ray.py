@@ -7,12 +7,7 @@ skipped, saying why, when ray is not installed (``pip install "subnet-kit[ray]"`
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
 
@@ -20,6 +15,8 @@ from subnet_kit.executor import RAY_MISSING, LocalExecutor, RayExecutor, make_ex
 from subnet_kit.objectives import Latency
 from subnet_kit.search import Callback, Search, search
 from subnet_kit.space import Arch, SearchSpace
+
+from conftest import sigkill_after_evaluations
 
 try:
     import ray
@@ -96,22 +93,8 @@ search(None, SPACE, None, ["params", slow_gap], strategy="random", budget=40, se
 
 
 def test_driver_sigkill_then_resume_with_another_worker_count(local_ray, tmp_path):
-    log, script = tmp_path / "search.jsonl", tmp_path / "killed.py"
-    script.write_text(KILLED)
-    address = ray.get_runtime_context().gcs_address
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1]), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, str(script), str(log), address], env=env, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        if log.exists() and log.read_text().count('"kind": "eval"') >= 8:
-            break
-        time.sleep(0.01)
-    assert proc.poll() is None, f"the search ended before it was killed: {proc.stderr.read().decode()[-2000:]}"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(10)
-    proc.stderr.close()
-    text = log.read_text()
-    killed = [json.loads(line) for line in text[: text.rfind("\n") + 1].splitlines()[1:]]
+    log = tmp_path / "search.jsonl"
+    killed = sigkill_after_evaluations(KILLED, log, 8, ray.get_runtime_context().gcs_address)
     assert 8 <= len(killed) < 40
 
     calls = []

@@ -6,9 +6,6 @@ import doctest
 import functools
 import importlib
 import json
-import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,6 +19,8 @@ from subnet_kit import Arch, SearchSpace
 from subnet_kit.objectives import Latency
 from subnet_kit.search import Callback, InfeasibleWarning, Result, Search, search
 from subnet_kit.strategies import STRATEGIES, Strategy
+
+from conftest import sigkill_after_evaluations
 
 # Cheap synthetic objectives on a MiniLM-shaped per-layer space (no model): "capacity_gap" falls with heads and FFN
 # units (like the error of a trained sub-network) with a deterministic arch-specific wiggle; "params" rises with them.
@@ -342,21 +341,8 @@ search(None, SPACE, None, ["params", slow_gap], strategy="nsga2", budget=int(sys
 
 
 def test_sigkill_then_resume_loses_only_the_evaluation_in_flight(tmp_path):
-    log, script = tmp_path / "search.jsonl", tmp_path / "killed.py"
-    script.write_text(KILLED)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1]), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, str(script), str(log), "60"], env=env, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        if log.exists() and log.read_text().count('"kind": "eval"') >= 10:
-            break
-        time.sleep(0.01)
-    assert proc.poll() is None, f"the search ended before it was killed: {proc.stderr.read().decode()[-2000:]}"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(10)
-    proc.stderr.close()
-    text = log.read_text()
-    killed = [json.loads(line) for line in text[: text.rfind("\n") + 1].splitlines()[1:]]  # complete lines only
+    log = tmp_path / "search.jsonl"
+    killed = sigkill_after_evaluations(KILLED, log, 10, "60")
     assert 10 <= len(killed) < 60
 
     calls = []
