@@ -3,15 +3,18 @@ from them.
 
 Every elastic layer subclasses its torch counterpart and adds only ``set_sub_network(...)`` and
 ``reset_super_network()``; ``forward`` slices the weights (views, no copies) and caches nothing. A sub-network is
-always a *prefix*: the first ``hidden`` dimensions, the first ``heads`` heads, the first ``ffn`` units, the first
-``layers`` layers. Because of that, the same `ElasticBert` class built at smaller sizes is also the extracted model:
-extraction copies the prefix of every weight into the small model (`extract_weights`).
+a *prefix* within each layer: the first ``hidden`` dimensions, the first ``heads`` heads, the first ``ffn`` units;
+its ``layers`` layers are the ones `kept_layers` names for the model's layer rule (the first ones by default, or
+evenly spread). Because of that, the same `ElasticBert` class built at smaller sizes is also the extracted model:
+extraction copies the prefix of every weight of the kept layers into the small model (`extract_weights`).
 
 The architecture mirrors Hugging Face's ``BertModel`` (same parameter names, so its state dict loads as is) with a
 sequence-classification head on top: masked mean pooling over token states (default) or the BERT pooler on [CLS].
 """
 
 from __future__ import annotations
+
+import re
 
 from dataclasses import dataclass, field
 from typing import Any
@@ -107,6 +110,7 @@ class BertShape:
     attention_dropout: float = 0.1  # dropout on attention probabilities
     classifier_dropout: float = 0.1  # dropout before the classifier
     pad_token_id: int = 0  # padding token id (for the word embedding's padding_idx)
+    layer_rule: str = "first"  # which layers a depth-k sub-network runs: kept_layers(k, layers, layer_rule)
     extra: dict[str, Any] = field(default_factory=dict)  # free-form metadata (source model, task, ...)
 
     def to_dict(self) -> dict[str, Any]:
@@ -119,6 +123,25 @@ class BertShape:
         d = dict(d)
         d["dims"], d["arch"] = ModelDims(**d["dims"]), Arch.from_dict(d["arch"])
         return cls(**d)
+
+
+LAYER_RULES = ("first", "spread")  # the rules of kept_layers
+
+
+def kept_layers(k: int, n: int, rule: str = "first") -> list[int]:
+    """The indices of the ``k`` layers (of ``n``) that a depth-``k`` sub-network runs, in order.
+
+    ``"first"``: the first ``k`` (``[0, 1, 2]`` for 3 of 6). ``"spread"``: evenly spread, ending with the last layer
+    (``(i + 1) * n // k - 1``: ``[1, 3, 5]`` for 3 of 6, ``[5]`` for 1 of 6), as DynaBERT keeps every other layer;
+    the top layer, the one the pooler and classifier were trained on, is always kept. Both keep all ``n`` at ``k = n``.
+    """
+    if rule not in LAYER_RULES:
+        raise ValueError(f"unknown layer rule {rule!r}; allowed: {', '.join(LAYER_RULES)}")
+    if not 0 <= k <= n:
+        raise ValueError(f"a sub-network keeps 0..{n} layers, got {k}")
+    if rule == "first":
+        return list(range(k))
+    return [(i + 1) * n // k - 1 for i in range(k)]
 
 
 class Embeddings(nn.Module):
@@ -263,6 +286,7 @@ class ElasticBert(nn.Module):
         self.dropout = nn.Dropout(shape.classifier_dropout)
         self.classifier = ElasticLinear(h, shape.dims.num_labels)
         self.active_layers = shape.arch.layers
+        self._layer_ids = kept_layers(shape.arch.layers, len(self.encoder.layer), shape.layer_rule)
         # the elastic layers, found once: resetting then costs a loop over them, not a walk of the module tree
         self._elastic = [m for m in self.modules() if isinstance(m, (ElasticLinear, ElasticLayerNorm, ElasticEmbedding))]
 
@@ -271,18 +295,20 @@ class ElasticBert(nn.Module):
         """Run only ``arch`` from now on (the caller validates ``arch`` against the built shapes)."""
         h = arch.hidden
         self.embeddings.set_sub_network(h)
-        for layer, a, f in zip(self.encoder.layer, arch.heads, arch.ffn):
-            layer.set_sub_network(h, a, f)
+        ids = kept_layers(arch.layers, len(self.encoder.layer), self.shape.layer_rule)
+        for i, a, f in zip(ids, arch.heads, arch.ffn):
+            self.encoder.layer[i].set_sub_network(h, a, f)
         if self.pooler is not None:
             self.pooler.dense.set_sub_network(h, h)
         self.classifier.set_sub_network(h, None)
-        self.active_layers = arch.layers
+        self.active_layers, self._layer_ids = arch.layers, ids
 
     def reset_super_network(self) -> None:
         """Run the whole model again."""
         for m in self._elastic:
             m.reset_super_network()
         self.active_layers = len(self.encoder.layer)
+        self._layer_ids = list(range(self.active_layers))
 
     # ---- forward --------------------------------------------------------------------------------------------
     def features(
@@ -298,8 +324,8 @@ class ElasticBert(nn.Module):
             token_type_ids = torch.zeros_like(input_ids)
         x = self.embeddings(input_ids, token_type_ids)  # (B, T, h)
         mask = attention_mask[:, None, None, :].bool()  # (B, 1, 1, T): True = attend
-        for layer in self.encoder.layer[: self.active_layers]:
-            x = layer(x, mask)
+        for i in self._layer_ids:
+            x = self.encoder.layer[i](x, mask)
         if self.pooler is not None:
             return self.pooler(x[:, 0])  # (B, h)
         m = attention_mask.unsqueeze(-1).to(x.dtype)  # (B, T, 1)
@@ -326,11 +352,14 @@ class ElasticBert(nn.Module):
 def extract_weights(source: ElasticBert, target: ElasticBert) -> None:
     """Copy into ``target`` the leading slice of each of ``source``'s weights that fits ``target``'s shape.
 
-    Sub-networks are prefixes (first layers, heads, units, hidden dimensions), so for every parameter the slice is
-    ``[:n0, :n1, ...]`` with ``target``'s sizes: one rule for embeddings, linears and norms alike.
+    Within a layer, sub-networks are prefixes (first heads, units, hidden dimensions), so for every parameter the
+    slice is ``[:n0, :n1, ...]`` with ``target``'s sizes: one rule for embeddings, linears and norms alike. Target
+    layer ``i`` comes from source layer ``kept_layers(k, n, source's layer rule)[i]``.
     """
     src = source.state_dict()
+    ids = kept_layers(len(target.encoder.layer), len(source.encoder.layer), source.shape.layer_rule)
     with torch.no_grad():
         for name, t in target.state_dict().items():
-            s = src[name]
+            m = re.match(r"encoder\.layer\.(\d+)\.(.*)", name)
+            s = src[f"encoder.layer.{ids[int(m[1])]}.{m[2]}" if m else name]
             t.copy_(s[tuple(slice(0, n) for n in t.shape)])

@@ -16,16 +16,19 @@ The ``TRAIN_*`` constants are the defaults of both (those of ``benchmarks/bench_
 
 from __future__ import annotations
 
+import copy
 import math
 import shutil
 from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
-from .data import EMBEDDED_TASKS, Task, batches, load_task
+from .data import EMBEDDED_TASKS, Task, batches, load_task, num_batches
 from .space import SearchSpace
+from .modules import LAYER_RULES
 from .supernet import SuperNet
 from .train import (
-    TRAINING_STRATEGIES, TrainResult, cache_entry, fine_tune, load_cache_entry, store_cache_entry,
+    TRAINING_STRATEGIES, TrainResult, cache_entry, evaluate, fine_tune, load_cache_entry, make_training_strategy,
+    store_cache_entry,
 )
 
 __all__ = [
@@ -53,12 +56,16 @@ class Stage:
     strategy: str  # a training strategy of train.TRAINING_STRATEGIES
     kd: bool = False  # in-place distillation from the largest sub-network (a teacher_first strategy only)
     fraction: float = 1.0  # share of the recipe's steps; the last stage gets the rest
+    frozen_teacher: bool = False  # a frozen copy of the network as it enters the stage teaches every sub-network
+    options: tuple[tuple[str, Any], ...] = ()  # the strategy's constructor options, e.g. (("small_share", 0.5),)
 
     def __post_init__(self) -> None:
         if self.strategy not in TRAINING_STRATEGIES:
             raise ValueError(f"unknown training strategy {self.strategy!r}; allowed: {', '.join(TRAINING_STRATEGIES)}")
         if self.kd and not TRAINING_STRATEGIES[self.strategy].teacher_first:
             raise ValueError(f"kd=True needs a teacher_first strategy (e.g. sandwich), not {self.strategy!r}")
+        if self.kd and self.frozen_teacher:
+            raise ValueError("a stage distils in place (kd=True) or from a frozen teacher, not both")
         if not 0.0 < self.fraction <= 1.0:
             raise ValueError(f"a stage's fraction must be in (0, 1], got {self.fraction}")
 
@@ -69,8 +76,11 @@ class Recipe:
 
     name: str  # the name in RECIPES and in the cache folder's name
     stages: tuple[Stage, ...]  # run in order on the same super-network
-    reorder_after_stage: int | None = None  # index of the stage after which heads / FFN units / hidden dims are reordered
+    reorder_after_stage: int | None = None  # stage index after which heads / FFN units / hidden dims are reordered (-1: after the reference)
     version: int = 1  # bump when what the recipe does changes: cached weights of other versions are not reused
+    from_reference: bool = False  # start from the reference fine-tuning (fine_tune_reference), reordered after it
+    steps_scale: float = 1.0  # the stages share round(steps_scale x steps) steps (steps: one epoch by default)
+    layer_rule: str = "first"  # the super-network's layer rule (modules.kept_layers), set before training
 
     def __post_init__(self) -> None:
         if not self.stages:
@@ -78,18 +88,38 @@ class Recipe:
         if abs(sum(s.fraction for s in self.stages) - 1.0) > 1e-9:
             raise ValueError(f"the fractions of recipe {self.name!r}'s stages must sum to 1, got "
                              f"{[s.fraction for s in self.stages]}")
-        if self.reorder_after_stage is not None and self.reorder_after_stage not in range(len(self.stages)):
-            raise ValueError(f"reorder_after_stage must be a stage index 0..{len(self.stages) - 1} or None, "
+        first = -1 if self.from_reference else 0  # -1: after the reference fine-tuning
+        if self.reorder_after_stage is not None and self.reorder_after_stage not in range(first, len(self.stages)):
+            raise ValueError(f"reorder_after_stage must be a stage index {first}..{len(self.stages) - 1} or None, "
                              f"got {self.reorder_after_stage}")
+        if self.steps_scale <= 0:
+            raise ValueError(f"steps_scale must be > 0, got {self.steps_scale}")
+        if self.layer_rule not in LAYER_RULES:
+            raise ValueError(f"unknown layer rule {self.layer_rule!r}; allowed: {', '.join(LAYER_RULES)}")
 
     def stage_steps(self, steps: int) -> list[int]:
-        """Steps of each stage for ``steps`` in all: ``fraction x steps`` (at least 1), the last stage the rest."""
+        """Steps of each stage for ``steps`` given to the recipe: ``steps_scale x steps`` in all, ``fraction`` of
+        them (at least 1) per stage, the last stage the rest."""
+        steps = max(1, round(self.steps_scale * steps))
         head = [max(1, int(s.fraction * steps)) for s in self.stages[:-1]]
         return [*head, max(1, steps - sum(head))]
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The recipe as JSON data (its cache key). Fields added after version 1 of the format appear only when
+        they differ from their defaults, so the weights of recipes that do not use them keep their cache entries."""
+        d = asdict(self)
+        for name, default in _LATER_FIELDS["recipe"].items():
+            if d[name] == default:
+                del d[name]
+        for st in d["stages"]:
+            for name, default in _LATER_FIELDS["stage"].items():
+                if st[name] == default:
+                    del st[name]
+        return d
 
+
+_LATER_FIELDS = {"recipe": {"from_reference": False, "steps_scale": 1.0, "layer_rule": "first"},
+                 "stage": {"frozen_teacher": False, "options": ()}}
 
 RECIPES: dict[str, Recipe] = {r.name: r for r in (
     Recipe("standard", (Stage("standard"),)),
@@ -101,6 +131,17 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
     Recipe("two-stage", (Stage("standard", fraction=0.5), Stage("sandwich", kd=True, fraction=0.5))),
     Recipe("two-stage+reorder", (Stage("standard", fraction=0.5), Stage("sandwich", kd=True, fraction=0.5)),
            reorder_after_stage=0),
+    # the budget spent: the same recipe for 3 epochs
+    Recipe("two-stage+reorder-3x", (Stage("standard", fraction=0.5), Stage("sandwich", kd=True, fraction=0.5)),
+           reorder_after_stage=0, steps_scale=3.0),
+    # the reference fine-tuning (up to 3 epochs, best by validation) first, reordered; then 2 epochs of the sandwich
+    # rule where a frozen copy of the reference teaches every sub-network (the full one included)
+    Recipe("reference+teacher", (Stage("sandwich", frozen_teacher=True),), reorder_after_stage=-1,
+           from_reference=True, steps_scale=2.0),
+    Recipe("reference+teacher+spread", (Stage("sandwich", frozen_teacher=True),), reorder_after_stage=-1,
+           from_reference=True, steps_scale=2.0, layer_rule="spread"),
+    Recipe("reference+teacher+spread+small", (Stage("sandwich", frozen_teacher=True, options=(("small_share", 0.5),)),),
+           reorder_after_stage=-1, from_reference=True, steps_scale=2.0, layer_rule="spread"),
 )}
 
 
@@ -119,6 +160,81 @@ def _reorder(supernet: Any, task: Task, batch_size: int, seed: int, importance_b
     supernet.reorder([b for _, b in zip(range(importance_batches), imp)], method="taylor")
 
 
+REFERENCE_EPOCHS = 3  # the reference fine-tuning's longest run, in epochs
+REFERENCE_PATIENCE = 1  # ... and the epochs without a better validation accuracy after which it stops
+
+
+def fine_tune_reference(
+    supernet: Any,
+    task: Task,
+    *,
+    max_epochs: int = REFERENCE_EPOCHS,
+    patience: int = REFERENCE_PATIENCE,
+    lr: float = TRAIN_LR,
+    batch_size: int = TRAIN_BATCH_SIZE,
+    seed: int = 0,
+    epoch_steps: int | None = None,
+    train_limit: int | None = None,
+    cache: bool = True,
+    progress: bool = True,
+) -> TrainResult:
+    """The reference: the full model of ``supernet`` fine-tuned the standard way, in place, until validation accuracy
+    stops improving; what a user gets without any super-network, so every kept ratio is divided by its accuracy.
+
+    Standard fine-tuning (AdamW, warm-up and linear decay over ``max_epochs``) with the validation split evaluated
+    after every epoch; training stops after ``patience`` epochs without a better validation accuracy (at most
+    ``max_epochs``) and the weights of the best epoch are kept. ``result.eval`` holds the best validation accuracy,
+    ``best_epoch`` and ``epochs_run``; ``result.history`` one ``validation_accuracy`` entry per epoch;
+    ``result.train_time_s`` the optimisation time (evaluations excluded). ``epoch_steps``: the steps of one
+    "epoch" (default: one pass over the training split), so a short run (a test, a lesson's small parameters) is
+    ``max_epochs x epoch_steps`` steps; ``train_limit``: train on the first N training examples only. Cached like
+    `train_supernet`.
+    """
+    if max_epochs < 1 or patience < 1:
+        raise ValueError(f"max_epochs and patience must be >= 1, got {max_epochs} and {patience}")
+    one_pass = num_batches(task, supernet.tokenizer, split="train", batch_size=batch_size, shuffle=True,
+                           sort_by_length=True, seed=seed, limit=train_limit)
+    per_epoch = epoch_steps or one_pass
+    if per_epoch < 1:
+        raise ValueError(f"epoch_steps must be >= 1, got {per_epoch}")
+    entry = None
+    if cache:  # epoch_steps in the key only when it is not one pass, so both ways of asking for that share the entry
+        key = {"reference": {"max_epochs": max_epochs, "patience": patience, "lr": lr, "batch_size": batch_size,
+                             **({"epoch_steps": per_epoch} if per_epoch != one_pass else {})}, "seed": seed,
+               **({"train_limit": train_limit} if train_limit else {})}
+        if task.name not in EMBEDDED_TASKS:
+            key["data"] = task.fingerprint()
+        entry = cache_entry(supernet, task, "reference", None, seed, key)
+        cached = load_cache_entry(supernet, entry)
+        if cached is not None:
+            return cached[0]
+    curve: list[float] = []
+    best: dict[str, Any] = {"accuracy": -1.0, "epoch": 0, "weights": None}
+
+    def on_epoch(step: int, losses: dict[str, float]) -> bool:
+        if step % per_epoch:
+            return False
+        acc = evaluate(supernet, task, "validation")["accuracy"]
+        curve.append(acc)
+        if acc > best["accuracy"]:
+            best.update(accuracy=acc, epoch=len(curve),
+                        weights={k: v.detach().clone() for k, v in supernet.state_dict().items()})
+        return len(curve) - best["epoch"] >= patience
+
+    result = fine_tune(supernet, task, "standard", max_steps=max_epochs * per_epoch, lr=lr, batch_size=batch_size,
+                       seed=seed, train_limit=train_limit, eval_split=None, log_every=LOG_EVERY, progress=progress,
+                       on_step=on_epoch)
+    supernet.load_state_dict(best["weights"])
+    supernet.eval()
+    result.strategy = "reference"
+    result.eval = {"accuracy": best["accuracy"], "error": 1 - best["accuracy"], "best_epoch": best["epoch"],
+                   "epochs_run": len(curve)}
+    result.history += [{"step": (i + 1) * per_epoch, "validation_accuracy": a} for i, a in enumerate(curve)]
+    if entry is not None:
+        store_cache_entry(supernet, entry, [result])
+    return result
+
+
 def train_supernet(
     supernet: Any,
     task: Task,
@@ -130,6 +246,7 @@ def train_supernet(
     batch_size: int = TRAIN_BATCH_SIZE,
     seed: int = 0,
     importance_batches: int = IMPORTANCE_BATCHES,
+    train_limit: int | None = None,
     cache: bool = True,
     progress: bool = True,
 ) -> list[TrainResult]:
@@ -147,11 +264,13 @@ def train_supernet(
     rec = get_recipe(recipe)
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
+    supernet.layer_rule = rec.layer_rule
     entry = work = None
     if cache:
         key = {"recipe": rec.to_dict(), "steps": steps, "lr": lr, "batch_size": batch_size, "seed": seed,
                "importance_batches": importance_batches if rec.reorder_after_stage is not None else None,
-               "space": space.to_dict() if space is not None else None}
+               "space": space.to_dict() if space is not None else None,
+               **({"train_limit": train_limit} if train_limit else {})}
         if task.name not in EMBEDDED_TASKS:  # a file's or hub task's data may change under the same name (another
             key["data"] = task.fingerprint()  # file, --text-column); embedded ones are fixed by name and seed
         entry = cache_entry(supernet, task, rec.name, space, seed, key)
@@ -160,12 +279,21 @@ def train_supernet(
             return cached
         work = entry.with_name(entry.name + ".stages")  # finished stages' checkpoints, until the entry is written
     results = []
+    if rec.from_reference:
+        results.append(fine_tune_reference(supernet, task, lr=lr, batch_size=batch_size, seed=seed, epoch_steps=steps,
+                                           train_limit=train_limit, cache=cache, progress=progress))
+        if rec.reorder_after_stage == -1:
+            _reorder(supernet, task, batch_size, seed, importance_batches)
     for i, (stage, n) in enumerate(zip(rec.stages, rec.stage_steps(steps))):
+        teacher = copy.deepcopy(supernet).eval().requires_grad_(False) if stage.frozen_teacher else None
+        strategy = make_training_strategy(stage.strategy, space, **dict(stage.options))
         results.append(fine_tune(
-            supernet, task, stage.strategy, space=space, kd=stage.kd, progress=progress,
+            supernet, task, strategy, space=space, kd=stage.kd, teacher=teacher, progress=progress,
             checkpoint_dir=work / f"stage{i}" if work else None, resume=work is not None,
-            max_steps=n, lr=lr, batch_size=batch_size, seed=seed, eval_split=None, log_every=LOG_EVERY,
+            max_steps=n, lr=lr, batch_size=batch_size, seed=seed, train_limit=train_limit, eval_split=None,
+            log_every=LOG_EVERY,
         ))
+        del teacher
         if i == rec.reorder_after_stage:
             _reorder(supernet, task, batch_size, seed, importance_batches)
     if entry is not None:

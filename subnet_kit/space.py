@@ -1,9 +1,11 @@
 """Search spaces of BERT sub-networks: what one sub-network is (`Arch`) and which ones a search may visit (`SearchSpace`).
 
-An `Arch` keeps the first ``layers`` transformer layers of the super-network; layer ``i`` keeps its first
+An `Arch` keeps ``layers`` transformer layers of the super-network (which ones is the super-network's layer rule,
+`SuperNet.layer_rule`: the first ``layers`` by default, or evenly spread); its ``i``-th kept layer keeps its first
 ``heads[i]`` attention heads and its first ``ffn[i]`` feed-forward units, and the whole network runs at hidden size
 ``hidden`` (the first ``hidden`` dimensions of the residual stream). "First" is meaningful because the super-network
-can reorder heads, neurons and hidden dimensions by importance (`SuperNet.reorder`).
+can reorder heads, neurons and hidden dimensions by importance (`SuperNet.reorder`). Sizes, parameters and FLOPs
+do not depend on which layers are kept.
 
 A `SearchSpace` is a grid of allowed values per dimension plus a *granularity* that ties them together:
 
@@ -35,7 +37,7 @@ ARCH_KEYS = ("layers", "heads", "ffn", "hidden")  # the fields of an Arch, in it
 # --------------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Arch:
-    """One sub-network: the first ``layers`` layers, ``heads[i]`` heads and ``ffn[i]`` FFN units in layer ``i``.
+    """One sub-network: ``layers`` layers, ``heads[i]`` heads and ``ffn[i]`` FFN units in the ``i``-th kept layer.
 
     >>> a = Arch.uniform(layers=2, heads=6, ffn=768, hidden=384)
     >>> a.heads, a.ffn
@@ -44,7 +46,7 @@ class Arch:
     True
     """
 
-    layers: int  # number of kept layers (the first `layers` of the super-network)
+    layers: int  # number of kept layers (which ones: the super-network's layer rule, modules.kept_layers)
     heads: tuple[int, ...]  # attention heads kept in each kept layer
     ffn: tuple[int, ...]  # feed-forward (intermediate) units kept in each kept layer
     hidden: int  # hidden size (width of the residual stream and of the embeddings)

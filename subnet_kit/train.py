@@ -161,24 +161,46 @@ class RandomSubnet(TrainingStrategy):
 
 
 class Sandwich(TrainingStrategy):
-    """The sandwich rule (Yu & Huang; BigNAS; Klein et al.): largest, smallest and ``k`` random sub-networks."""
+    """The sandwich rule (Yu & Huang; BigNAS; Klein et al.): largest, smallest and ``k`` random sub-networks.
+
+    ``small_share``: the share of the random draws that are redrawn until the sub-network has at most
+    ``small_bound`` of the full encoder's parameters (sampling biased toward small sub-networks; 0: plain uniform
+    draws of the space's genes, whose sizes cluster around half the encoder).
+    """
 
     name = "sandwich"
     needs_space = True
     teacher_first = True
 
-    def __init__(self, space: SearchSpace | None = None, k: int = 2) -> None:
+    def __init__(self, space: SearchSpace | None = None, k: int = 2, small_share: float = 0.0,
+                 small_bound: float = 0.25) -> None:
         super().__init__(space)
         if k < 0:
             raise ValueError(f"k (random sub-networks per step) must be >= 0, got {k}")
-        self.k = k
+        if not 0.0 <= small_share <= 1.0 or not 0.0 < small_bound <= 1.0:
+            raise ValueError(f"small_share must be in [0, 1] and small_bound in (0, 1], got {small_share} and {small_bound}")
+        self.k, self.small_share, self.small_bound = k, small_share, small_bound
+        if small_share and space is not None:
+            full = space.params(space.largest(), "encoder")
+            if space.params(space.smallest(), "encoder") > small_bound * full:
+                raise ValueError(f"no sub-network of the space has <= {small_bound:.0%} of the encoder parameters")
+            self._small_params = small_bound * full
+
+    def _draw(self, rng: np.random.Generator) -> Arch:
+        if self.small_share and rng.random() < self.small_share:
+            while True:  # rejection: the smallest arch fits, so a small one is found (often: ~1 in 5 draws)
+                arch = self.space.sample(rng)
+                if self.space.params(arch, "encoder") <= self._small_params:
+                    return arch
+        return self.space.sample(rng)
 
     def archs(self, step: int, rng: np.random.Generator) -> Sequence[tuple[str, Arch | None]]:
-        drawn = [("random", self.space.sample(rng)) for _ in range(self.k)]
+        drawn = [("random", self._draw(rng)) for _ in range(self.k)]
         return [("largest", self.space.largest()), ("smallest", self.space.smallest()), *drawn]
 
     def options(self) -> dict[str, Any]:
-        return {**super().options(), "k": self.k}
+        biased = {"small_share": self.small_share, "small_bound": self.small_bound} if self.small_share else {}
+        return {**super().options(), "k": self.k, **biased}
 
 
 TRAINING_STRATEGIES: dict[str, type[TrainingStrategy]] = {
@@ -517,13 +539,17 @@ def _log_step(result: TrainResult, window: dict[str, list[float]], losses: dict[
 # --------------------------------------------------------------------------------------------------------------
 # fine_tune: the super-network
 # --------------------------------------------------------------------------------------------------------------
-def _strategy_step(supernet: Any, strat: TrainingStrategy, kd: bool, cfg: TrainConfig) -> StepFn:
-    """One step of ``strat``: forward and backward each drawn sub-network; with ``kd`` the first teaches the rest."""
+def _strategy_step(supernet: Any, strat: TrainingStrategy, kd: bool, cfg: TrainConfig, frozen: Any = None) -> StepFn:
+    """One step of ``strat``: forward and backward each drawn sub-network; with ``kd`` the first teaches the rest,
+    with a ``frozen`` teacher model its logits teach every one."""
 
     def step_fn(batch: dict[str, torch.Tensor], rng: np.random.Generator, step: int) -> tuple[dict[str, float], int]:
         drawn = strat.archs(step, rng)
         sums: dict[str, list[float]] = {}
         teacher = None
+        if frozen is not None:
+            with torch.no_grad():
+                teacher = frozen(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
         for i, (role, arch) in enumerate(drawn):
             supernet.reset_super_network() if arch is None else supernet.set_sub_network(arch)
             logits = supernet(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
@@ -572,6 +598,7 @@ def fine_tune(
     cache: bool = False,
     progress: bool = True,
     on_step: OnStep | None = None,
+    teacher: Any = None,
     **config_overrides: Any,
 ) -> TrainResult:
     """Fine-tune ``supernet`` on ``task`` in place and return a `TrainResult`.
@@ -581,7 +608,8 @@ def fine_tune(
     with ``strategy=Sandwich(space, k=...)``), or any `TrainingStrategy`. ``kd=True`` (a ``teacher_first``
     strategy: sandwich) is in-place distillation: the largest sub-network learns from the labels and its soft
     predictions at temperature ``kd_temperature`` teach the others in the same step; a sub-network's loss is
-    ``kd_alpha * KD + (1 - kd_alpha) * cross-entropy``.
+    ``kd_alpha * KD + (1 - kd_alpha) * cross-entropy``. ``teacher`` (a frozen model in eval mode, e.g. a copy
+    of the fine-tuned full network; not with ``kd``) teaches every drawn sub-network, the largest included, the same way.
 
     Hyper-parameters: ``config`` (a `TrainConfig`), with any of its fields overridden by keyword
     (``fine_tune(sn, task, max_steps=300, lr=1e-4)``); an unknown keyword is a ValueError listing the fields.
@@ -597,11 +625,16 @@ def fine_tune(
     there (after writing a checkpoint when ``checkpoint_dir`` is set), so it can be resumed.
     """
     strat = _checked_strategy(supernet, task, strategy, space, kd)
+    if teacher is not None and (kd or teacher is supernet):
+        raise ValueError("teacher= is a separate frozen model (e.g. copy.deepcopy(supernet)) and replaces kd=True")
+    if teacher is not None and cache:
+        raise ValueError("cache=True cannot key a run by its teacher= model; cache the recipe instead "
+                         "(subnet_kit.recipes.train_supernet)")
     cfg = TrainConfig.make(config, **config_overrides)
     if resume and checkpoint_dir is None and not cache:
         raise ValueError("resume=True needs the checkpoint_dir to resume from")
-    name = strat.name + ("+kd" if kd else "")
-    run_key = cfg.run_key(name, _schedule(task, supernet.tokenizer, cfg).total, kd, **strat.options())
+    name = strat.name + ("+kd" if kd else "") + ("+teacher" if teacher is not None else "")
+    run_key = cfg.run_key(name, _schedule(task, supernet.tokenizer, cfg).total, kd or teacher is not None, **strat.options())
     entry = None
     if cache:
         reported = {"eval_split": cfg.eval_split, "eval_limit": cfg.eval_limit, "log_every": cfg.log_every}
@@ -610,7 +643,9 @@ def fine_tune(
         if cached is not None:
             return cached[0]
         checkpoint_dir, resume = checkpoint_dir or entry, True
-    result = _train_loop(supernet, task, _strategy_step(supernet, strat, kd, cfg), cfg, run_key,
+    if teacher is not None:
+        teacher.eval()
+    result = _train_loop(supernet, task, _strategy_step(supernet, strat, kd, cfg, teacher), cfg, run_key,
                          checkpoint_dir=checkpoint_dir, resume=resume, progress=progress, on_step=on_step)
     result.eval = _evaluate_after(supernet, task, cfg)
     if entry is not None and result.steps == run_key["steps"]:
