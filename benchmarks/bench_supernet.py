@@ -1,34 +1,36 @@
-"""Does weight-sharing training keep sub-networks accurate? Benchmark of subnet-kit's training strategies.
+"""Do the super-network's sub-networks keep the fine-tuned model's accuracy? Benchmark of subnet-kit's training recipes.
 
-For the embedded MiniLM-L6 super-network on ``movie-snippets``, every strategy gets the same training budget
-(the same number of batches of training data, from the same pretrained weights) and is then evaluated on the
-**test** split:
+For the embedded MiniLM-L6 on each embedded task (``movie-snippets``, ``bbc-news``):
 
-* ``standard``                 – fine-tune the full model only (the baseline; shared by both spaces);
-* ``random``                   – one random sub-network per step;
-* ``sandwich``                 – largest + smallest + 2 random sub-networks per step;
-* ``sandwich+kd``              – the same with in-place distillation from the largest;
-* ``two-stage``                – half the budget ``standard``, then the other half ``sandwich+kd`` (a competent
-                                 teacher from the first distillation step on, as DynaBERT does);
-* ``two-stage+reorder``        – the same with Taylor importance reordering of heads / FFN units / hidden
-                                 dimensions between the stages (measures whether reordering helps).
+* **reference** (`subnet_kit.recipes.fine_tune_reference`): the full model fine-tuned the standard way until
+  validation accuracy stops improving (at most 3 epochs, best epoch kept), test accuracy. What a user already has
+  without any super-network; every kept ratio below is divided by it.
+* **the recipe** (default: the kit's default, ``TRAIN_RECIPE``) trained over the ``per-layer`` space (which holds
+  the ``uniform`` space's sub-networks too); then, per space (``per-layer`` and ``uniform``), a fixed set of
+  random sub-networks with at most 50 % of the encoder parameters (seeded, the same for every recipe and seed) is
+  evaluated on the **validation** split; the best by validation among those with <= 50 % / <= 25 % of the encoder
+  parameters is then evaluated on the **test** split (so the pick is not a lucky test draw):
+  ``kept_at_50`` / ``kept_at_25`` = that test accuracy / the reference's, ``full_accuracy`` = the full sub-network's.
+* **seeds**: reference and recipe are trained with 3 seeds; the summary gives the medians, and each kept ratio
+  carries its standard error (binomial, test-set size, propagated through the ratio).
+* **cost_vs_reference**: training time of the recipe (its reference stage included, when it starts from one) over
+  the reference's, from seconds per step of each kind of step timed back to back in one phase (``cost``) times
+  the steps each run took, so the ratio does not depend on what else shared the CPU while the cached runs
+  trained; the runs' own wall times are reported too.
+* **ablations** (``--ablations``; one task, seed 0): other recipes evaluated the same way, one row each.
+* **stand-alone control** (``--control``): 4 fixed archs (two at <= 50 %, two at <= 25 %) extracted from the
+  *pretrained* model and fine-tuned alone with the reference's protocol, against the same archs in the recipe's
+  super-network (goal: within 1 point).
 
-Per space (``per-layer`` and ``uniform``) a fixed set of random sub-networks with at most 50 % of the encoder
-parameters is drawn once (seeded) and evaluated for every strategy:
+Goals (per task and space): full >= reference - 0.3 points, kept_at_50 >= 0.99, kept_at_25 >= 0.95, cost <= 3x.
 
-* ``kept_at_50`` / ``kept_at_25``: best accuracy among those with <= 50 % / <= 25 % of the encoder parameters,
-  divided by that strategy's full-model accuracy (goals for the best strategy: >= 0.98 and >= 0.95);
-* ``hv``: hypervolume of (test error, encoder-parameter fraction) over the set, reference point (0.5, 0.5)
-  (chance error, the set's size bound), so 0.25 would be a perfect, free classifier;
-* training cost relative to one ``standard`` fine-tuning (goal <= 3x): seconds per step of each strategy timed
-  back to back on fresh copies (``cost`` in the JSON; ``--cost-only`` re-measures it), because the cached
-  training runs may have shared the CPU with other work; their own wall times are reported too.
-
-Trained super-networks are cached (`subnet_kit.recipes.train_supernet`), so a re-run only re-evaluates.
+Trained weights are cached (keyed by recipe version, `subnet_kit.recipes`), and so are evaluations (per cache
+entry, arch and split, in ``<kit cache>/bench_supernet/``), so a re-run only computes what changed.
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_supernet.py                       # full run -> benchmarks/results/supernet.json
+    .venv/bin/python benchmarks/bench_supernet.py                        # full run -> benchmarks/results/supernet.json
+    .venv/bin/python benchmarks/bench_supernet.py --tasks movie-snippets --seeds 0 --ablations two-stage+reorder
     .venv/bin/python benchmarks/bench_supernet.py --quick --out /tmp/supernet-quick.json   # smoke test
 """
 
@@ -36,7 +38,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import hashlib
 import json
+import math
 import os
 import platform
 import sys
@@ -47,19 +51,32 @@ from typing import Any
 import numpy as np
 import torch
 
-from subnet_kit import SearchSpace, SuperNet, evaluate, fine_tune, load_task
-from subnet_kit.recipes import RECIPES, TRAIN_BATCH_SIZE, TRAIN_LR, TRAIN_STEPS, train_supernet
+from subnet_kit import Arch, SearchSpace, SuperNet, evaluate, fine_tune, load_task
+from subnet_kit._paths import cache_dir
+from subnet_kit.recipes import (
+    RECIPES, TRAIN_BATCH_SIZE, TRAIN_LR, TRAIN_RECIPE, fine_tune_reference, get_recipe, train_steps_for,
+    train_supernet,
+)
 
 DEFAULT_OUT = Path(__file__).parent / "results" / "supernet.json"
+TASKS = ("movie-snippets", "bbc-news")
 SPACES = ("per-layer", "uniform")
-GOALS = {"kept_at_50": 0.98, "kept_at_25": 0.95, "train_cost_vs_standard": 3.0}
+SEEDS = (0, 1, 2)
+GOALS = {"full_minus_reference_points": -0.3, "kept_at_50": 0.99, "kept_at_25": 0.95, "cost_vs_reference": 3.0}
+# the stand-alone control's archs (uniform, so each is also in the uniform space): encoder fraction in the comment
+CONTROL_ARCHS = (
+    Arch.uniform(layers=3, heads=12, ffn=1536, hidden=384),  # 50.0 %: half the depth
+    Arch.uniform(layers=6, heads=6, ffn=704, hidden=384),  # 47.3 %: about half the width
+    Arch.uniform(layers=3, heads=6, ffn=704, hidden=384),  # 23.6 %: half the depth and about half the width
+    Arch.uniform(layers=6, heads=4, ffn=384, hidden=256),  # 18.6 %: narrow and thin
+)
 
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def fixed_archs(space: SearchSpace, n: int, bound: float, seed: int = 0) -> list:
+def fixed_archs(space: SearchSpace, n: int, bound: float, seed: int = 0) -> list[Arch]:
     """The first ``n`` distinct random archs (seeded) with at most ``bound`` of the full encoder parameters."""
     full = space.params(space.dims.full_arch(), "encoder")
     rng = np.random.default_rng(seed)
@@ -72,197 +89,321 @@ def fixed_archs(space: SearchSpace, n: int, bound: float, seed: int = 0) -> list
     return out
 
 
-def hypervolume_2d(points: np.ndarray, ref: tuple[float, float]) -> float:
-    """Area dominated by ``points`` (minimise both) and bounded by ``ref``."""
-    from pymoo.indicators.hv import HV
+class EvalCache:
+    """Accuracies of (trained weights, arch, split), kept in a JSON file per trained model in the kit's cache."""
 
-    inside = points[(points[:, 0] < ref[0]) & (points[:, 1] < ref[1])]
-    return float(HV(ref_point=np.array(ref))(inside)) if len(inside) else 0.0
+    def __init__(self, model_id: str, limit: int | None) -> None:
+        h = hashlib.sha1(f"{model_id}|{limit}".encode()).hexdigest()[:16]
+        self.path = cache_dir("bench_supernet") / f"{h}.json"
+        self.values: dict[str, float] = json.loads(self.path.read_text()) if self.path.is_file() else {}
+        self.limit = limit
+
+    def accuracy(self, model: Any, task: Any, split: str, arch: Arch | None) -> float:
+        key = f"{split}|{arch.slug() if arch is not None else 'full'}"
+        if key not in self.values:
+            self.values[key] = evaluate(model, task, split, arch=arch, batch_size=128, limit=self.limit)["accuracy"]
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.values))
+            tmp.replace(self.path)
+        return self.values[key]
 
 
-def train(name: str, space: SearchSpace | None, task, args) -> tuple[SuperNet, dict]:
-    """A super-network trained by recipe ``name`` within the common budget (cached; `train_supernet`)."""
-    sn = SuperNet.from_pretrained("minilm-l6", num_labels=task.num_labels, seed=args.seed)
-    records = train_supernet(sn, task, space, recipe=name, steps=args.steps, lr=args.lr, batch_size=TRAIN_BATCH_SIZE,
-                             seed=args.seed, cache=True, progress=not args.no_progress)
-    info = {
-        "steps": sum(r.steps for r in records),
-        "train_time_s": sum(r.train_time_s for r in records),
-        "sentence_forwards_per_s": sum(r.sentences_per_s * r.train_time_s for r in records) / max(1e-9, sum(r.train_time_s for r in records)),
-        "data_sentences_per_s": sum(r.steps for r in records) * TRAIN_BATCH_SIZE / max(1e-9, sum(r.train_time_s for r in records)),
-        "from_cache": [r.from_cache is not None for r in records],
-        "last_losses": records[-1].history[-1] if records[-1].history else None,
+def standard_error(p: float, n: int) -> float:
+    return math.sqrt(max(p * (1 - p), 1e-12) / max(n, 1))
+
+
+def ratio_se(a: float, se_a: float, b: float, se_b: float) -> float:
+    """Standard error of a / b for independent a and b (first order)."""
+    return (a / b) * math.sqrt((se_a / a) ** 2 + (se_b / b) ** 2)
+
+
+def _model_id(results: list) -> str:
+    """What identifies trained weights: the cache folders they were stored in (or their training histories)."""
+    ids = [r.from_cache or json.dumps(r.history[-3:]) for r in results]
+    return "|".join(ids)
+
+
+def train_reference(task: Any, seed: int, args: argparse.Namespace) -> tuple[SuperNet, Any]:
+    sn = SuperNet.from_pretrained("minilm-l6", num_labels=task.num_labels, seed=seed)
+    kw = dict(lr=args.lr, seed=seed, train_limit=args.train_limit, cache=True)
+    r = fine_tune_reference(sn, task, progress=not args.no_progress, **kw)
+    if r.from_cache is None:  # just trained: load it back so the eval cache is keyed by the stored entry
+        sn = SuperNet.from_pretrained("minilm-l6", num_labels=task.num_labels, seed=seed)
+        r = fine_tune_reference(sn, task, progress=False, **kw)
+    return sn.eval(), r
+
+
+def train_recipe(name: str, task: Any, seed: int, args: argparse.Namespace) -> tuple[SuperNet, list]:
+    sn = SuperNet.from_pretrained("minilm-l6", num_labels=task.num_labels, seed=seed)
+    space = SearchSpace.for_model(sn, "per-layer")
+    steps = train_steps_for(task, args.steps).steps
+    kw = dict(recipe=name, steps=steps, lr=args.lr, seed=seed, train_limit=args.train_limit, cache=True)
+    rs = train_supernet(sn, task, space, progress=not args.no_progress, **kw)
+    if any(r.from_cache is None for r in rs):  # just trained: load it back so the eval cache is keyed by the entry
+        sn = SuperNet.from_pretrained("minilm-l6", num_labels=task.num_labels, seed=seed)
+        rs = train_supernet(sn, task, space, progress=False, **kw)
+    return sn.eval(), rs
+
+
+def evaluate_spaces(sn: SuperNet, task: Any, sets: dict[str, list[Arch]], full_enc: int,
+                    cache: EvalCache) -> dict[str, Any]:
+    """Per space: validation accuracy of every arch of the set, the best by validation at <= 50 % / <= 25 % of the
+    encoder evaluated on test, and the full sub-network on test."""
+    out: dict[str, Any] = {"full_test": cache.accuracy(sn, task, "test", None)}
+    for g, archs in sets.items():
+        space = SearchSpace.for_model(sn, g)
+        rows = [(a, cache.accuracy(sn, task, "validation", a), space.params(a, "encoder") / full_enc) for a in archs]
+        per: dict[str, Any] = {}
+        for bound in (50, 25):
+            inside = [r for r in rows if r[2] <= bound / 100 + 1e-9]
+            if not inside:
+                per[f"at_{bound}"] = None
+                continue
+            best = max(inside, key=lambda r: (r[1], -r[2]))
+            per[f"at_{bound}"] = {"arch": best[0].to_dict(), "encoder_fraction": best[2], "validation": best[1],
+                                  "test": cache.accuracy(sn, task, "test", best[0]), "candidates": len(inside)}
+        per["mean_validation_of_set"] = float(np.mean([r[1] for r in rows]))
+        out[g] = per
+    return out
+
+
+def control(task: Any, seed: int, rule: str, sn_shared: SuperNet, cache_shared: EvalCache,
+            args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The stand-alone twins of CONTROL_ARCHS: extracted from the pretrained model (with the recipe's layer rule),
+    fine-tuned alone with the reference's protocol; beside the same arch in the trained super-network."""
+    rows = []
+    for arch in CONTROL_ARCHS:
+        pre = SuperNet.from_pretrained("minilm-l6", num_labels=task.num_labels, seed=seed)
+        pre.layer_rule = rule
+        sub = pre.extract(arch)
+        del pre
+        r = fine_tune_reference(sub, task, lr=args.lr, seed=seed, train_limit=args.train_limit, cache=True,
+                                progress=not args.no_progress)
+        alone = EvalCache(f"control|{r.from_cache or _model_id([r])}", args.test_limit).accuracy(sub, task, "test", None)
+        shared = cache_shared.accuracy(sn_shared, task, "test", arch)
+        space = SearchSpace.for_model(sn_shared, "uniform")
+        rows.append({"arch": arch.to_dict(), "encoder_fraction": space.params(arch, "encoder") / space.params(
+            space.largest(), "encoder"), "weight_shared_test": shared, "stand_alone_test": alone,
+            "difference_points": 100 * (shared - alone), "within_1_point": shared >= alone - 0.01,
+            "stand_alone_epochs_run": r.eval["epochs_run"], "stand_alone_train_time_s": r.train_time_s})
+        log(f"    control {arch.short()}: shared {shared:.4f} alone {alone:.4f}")
+    return rows
+
+
+def measure_costs(args: argparse.Namespace, recipes: list[str]) -> dict[str, Any]:
+    """Seconds per step of each kind of step the recipes use, timed back to back on fresh copies (no cache)."""
+    task = load_task("movie-snippets", seed=0)
+    per_step: dict[str, float] = {}
+    kinds = {"standard": ("standard", {}, False, False)}
+    for name in recipes:
+        for st in get_recipe(name).stages:
+            key = f"{st.strategy}{'+kd' if st.kd else ''}{'+teacher' if st.frozen_teacher else ''}{dict(st.options) or ''}"
+            kinds[key] = (st.strategy, dict(st.options), st.kd, st.frozen_teacher)
+    for key, (strategy, options, kd, frozen) in kinds.items():
+        sn = SuperNet.from_pretrained("minilm-l6", num_labels=task.num_labels, seed=0)
+        space = SearchSpace.for_model(sn, "per-layer")
+        from subnet_kit.train import make_training_strategy
+
+        teacher = None
+        if frozen:
+            import copy
+
+            teacher = copy.deepcopy(sn).eval().requires_grad_(False)
+        r = fine_tune(sn, task, make_training_strategy(strategy, space, **options), space=space, kd=kd,
+                      teacher=teacher, lr=args.lr, batch_size=TRAIN_BATCH_SIZE, seed=0, eval_split=None,
+                      progress=False, max_steps=args.cost_steps)
+        per_step[key] = r.train_time_s / r.steps
+        log(f"  cost: {key} {per_step[key]:.3f} s/step")
+    return {"steps_timed": args.cost_steps, "task": "movie-snippets", "seconds_per_step": per_step,
+            "vs_standard": {k: v / per_step["standard"] for k, v in per_step.items()}}
+
+
+def recipe_cost(name: str, results: list, reference: Any, costs: dict[str, Any]) -> float:
+    """(steps x seconds per step) of the recipe's runs over the reference's, with ``costs``' per-step timings."""
+    s = costs["seconds_per_step"]
+    rec = get_recipe(name)
+    total = 0.0
+    rs = list(results)
+    if rec.from_reference:
+        total += rs.pop(0).steps * s["standard"]
+    for st, r in zip(rec.stages, rs):
+        total += r.steps * s[f"{st.strategy}{'+kd' if st.kd else ''}{'+teacher' if st.frozen_teacher else ''}{dict(st.options) or ''}"]
+    return total / (reference.steps * s["standard"])
+
+
+def row(name: str, task: Any, seed: int, args: argparse.Namespace, sets: dict, full_enc: int) -> dict[str, Any]:
+    """Train (cached) and evaluate one recipe for one task and seed."""
+    sn, rs = train_recipe(name, task, seed, args)
+    ev = evaluate_spaces(sn, task, sets, full_enc, EvalCache(_model_id(rs), args.test_limit))
+    return {"recipe": name, "seed": seed, "eval": ev, "steps": [r.steps for r in rs],
+            "train_time_s": [r.train_time_s for r in rs], "layer_rule": get_recipe(name).layer_rule,
+            "_results": rs, "_sn": sn}
+
+
+def summarise(rows: list[dict], refs: list[dict], n_test: int, costs: dict | None) -> dict[str, Any]:
+    """Medians over seeds, kept ratios against the median reference, their standard errors and the goals."""
+    ref_acc = float(np.median([r["test"] for r in refs]))
+    se_ref = standard_error(ref_acc, n_test)
+    full = float(np.median([r["eval"]["full_test"] for r in rows]))
+    out: dict[str, Any] = {"reference_accuracy": ref_acc, "reference_accuracy_se": se_ref,
+                           "reference_seeds": [r["test"] for r in refs], "full_accuracy": full,
+                           "full_accuracy_seeds": [r["eval"]["full_test"] for r in rows], "seeds": len(rows)}
+    for g in SPACES:
+        s: dict[str, Any] = {}
+        for bound in (50, 25):
+            vals = [r["eval"][g][f"at_{bound}"]["test"] for r in rows if r["eval"][g][f"at_{bound}"]]
+            if not vals:
+                s[f"kept_at_{bound}"] = None
+                continue
+            acc = float(np.median(vals))
+            s[f"best_accuracy_at_{bound}"] = acc
+            s[f"best_accuracy_at_{bound}_seeds"] = vals
+            s[f"kept_at_{bound}"] = acc / ref_acc
+            s[f"kept_at_{bound}_se"] = ratio_se(acc, standard_error(acc, n_test), ref_acc, se_ref)
+            s[f"best_arch_at_{bound}_seed0"] = rows[0]["eval"][g][f"at_{bound}"]["arch"]
+        out[g] = s
+    if costs is not None:
+        out["cost_vs_reference"] = float(np.median([recipe_cost(r["recipe"], r["_results"], ref["_result"], costs)
+                                                    for r, ref in zip(rows, refs)]))
+    out["wall_time_vs_reference"] = float(np.median([sum(r["train_time_s"]) / ref["train_time_s"]
+                                                     for r, ref in zip(rows, refs)]))
+    return out
+
+
+def goals(s: dict[str, Any], g: str) -> dict[str, bool]:
+    k50, k25 = s[g].get("kept_at_50"), s[g].get("kept_at_25")
+    return {
+        "full>=reference-0.3pt": 100 * (s["full_accuracy"] - s["reference_accuracy"]) >= GOALS["full_minus_reference_points"] - 1e-9,
+        "kept_at_50>=0.99": k50 is not None and k50 >= GOALS["kept_at_50"],
+        "kept_at_25>=0.95": k25 is not None and k25 >= GOALS["kept_at_25"],
+        "cost<=3x": s.get("cost_vs_reference", 99) <= GOALS["cost_vs_reference"],
     }
-    return sn.eval(), info
+
+
+def _public(r: dict) -> dict:
+    return {k: v for k, v in r.items() if not k.startswith("_")}
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    torch.set_num_threads(os.cpu_count() or 1)
-    task = load_task("movie-snippets", seed=args.seed)
-    probe = SuperNet.from_pretrained("minilm-l6", num_labels=task.num_labels)
+    torch.set_num_threads(args.threads or os.cpu_count() or 1)
+    t0 = time.perf_counter()
+    probe = SuperNet.from_pretrained("minilm-l6", num_labels=2)
     spaces = {g: SearchSpace.for_model(probe, g) for g in SPACES}
-    sets = {g: fixed_archs(s, args.archs, 0.5, seed=args.seed) for g, s in spaces.items()}
+    sets = {g: fixed_archs(s, args.archs, 0.5, seed=0) for g, s in spaces.items()}
     full_enc = spaces["uniform"].params(probe.dims.full_arch(), "encoder")
     del probe
-    strategies = list(RECIPES)
-    if args.only:
-        strategies = [s for s in strategies if s in args.only.split(",")]
-    eval_kw = dict(batch_size=128, limit=args.test_limit)
-    results: dict[str, dict[str, Any]] = {g: {} for g in SPACES}
-    standard_done: dict[str, Any] | None = None
-    t0 = time.perf_counter()
-    for name in strategies:
-        for g in SPACES:
-            if name == "standard" and standard_done is not None:  # space-independent: train and time once
-                sn, info, full = standard_done["sn"], standard_done["info"], standard_done["full"]
-            else:
-                log(f"[{time.perf_counter() - t0:7.0f} s] training {name} ({g}) ...")
-                sn, info = train(name, spaces[g] if name != "standard" else None, task, args)
-                full = evaluate(sn, task, "test", **eval_kw)["accuracy"]
-                if name == "standard":
-                    standard_done = {"sn": sn, "info": info, "full": full}
-            log(f"[{time.perf_counter() - t0:7.0f} s] evaluating {len(sets[g])} sub-networks of {name} ({g}); full {full:.4f}")
-            rows = []
-            for a in sets[g]:
-                acc = evaluate(sn, task, "test", arch=a, **eval_kw)["accuracy"]
-                rows.append((a, acc, spaces[g].params(a, "encoder") / full_enc))
-            acc50 = max(acc for _, acc, f in rows)
-            in25 = [acc for _, acc, f in rows if f <= 0.25]
-            acc25 = max(in25) if in25 else float("nan")
-            pts = np.array([[1 - acc, f] for _, acc, f in rows])
-            best50 = max(rows, key=lambda r: r[1])
-            results[g][name] = {
-                "full_accuracy": full,
-                "best_accuracy_at_50": acc50,
-                "best_accuracy_at_25": acc25,
-                "kept_at_50": acc50 / full,
-                "kept_at_25": acc25 / full,
-                "n_at_50": len(rows),
-                "n_at_25": len(in25),
-                "best_arch_at_50": best50[0].to_dict(),
-                "hv": hypervolume_2d(pts, (0.5, 0.5)),
-                "mean_accuracy_of_set": float(np.mean([r[1] for r in rows])),
-                **info,
-            }
-            log(f"    kept_at_50 {acc50 / full:.3f}  kept_at_25 {acc25 / full:.3f}  hv {results[g][name]['hv']:.4f}  "
-                f"train {info['train_time_s']:.0f} s")
-            if name != "standard":
-                del sn
-    std_time = results[SPACES[0]]["standard"]["train_time_s"] if "standard" in strategies else float("nan")
-    summary: dict[str, Any] = {}
-    for g in SPACES:
-        for name, r in results[g].items():
-            r["train_cost_vs_standard"] = r["train_time_s"] / std_time if std_time == std_time else None
-        best = max(results[g], key=lambda n: (results[g][n]["hv"]))
-        b = results[g][best]
-        std_full = results[g]["standard"]["full_accuracy"] if "standard" in results[g] else float("nan")
-        summary[g] = {
-            "best_strategy_by_hv": best,
-            "kept_at_50": b["kept_at_50"], "kept_at_25": b["kept_at_25"],
-            "full_accuracy": b["full_accuracy"], "standard_full_accuracy": std_full,
-            "train_cost_vs_standard": b["train_cost_vs_standard"],
-            "goals": {
-                "kept_at_50>=0.98": b["kept_at_50"] >= GOALS["kept_at_50"],
-                "kept_at_25>=0.95": b["kept_at_25"] >= GOALS["kept_at_25"],
-                "full>=standard-0.5pt": b["full_accuracy"] >= std_full - 0.005,
-                "cost<=3x": (b["train_cost_vs_standard"] or 99) <= GOALS["train_cost_vs_standard"],
-            },
-        }
-    return {
-        "benchmark": "bench_supernet",
-        "mode": "quick" if args.quick else "full",
-        "settings": {
-            "model": "minilm-l6", "task": "movie-snippets", "split": "test", "test_limit": args.test_limit,
-            "steps_per_strategy": args.steps, "batch_size": TRAIN_BATCH_SIZE, "lr": args.lr, "seed": args.seed,
-            "archs_per_space": args.archs, "arch_bound": "<= 50% of the full encoder parameters",
-            "sandwich_k": 2, "kd": "temperature 1, alpha 1 (students learn from the largest only)",
-            "hv": "(test error, encoder params / full encoder params), reference (0.5, 0.5)",
-        },
-        "environment": {
-            "torch": torch.__version__, "threads": torch.get_num_threads(), "python": platform.python_version(),
-            "machine": platform.machine(), "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        },
-        "elapsed_s": round(time.perf_counter() - t0, 1),
-        "summary": summary,
-        "results": results,
-    }
-
-
-def _apply_costs(result: dict[str, Any]) -> None:
-    """Use the back-to-back cost measurements for the cost goal (the training runs' own wall times stay reported)."""
-    ratio = result["cost"]["cost_vs_standard"]
-    for g, per in result["results"].items():
-        for name, r in per.items():
-            r["train_cost_vs_standard_measured"] = ratio.get(name)
-        s = result["summary"][g]
-        s["train_cost_vs_standard"] = ratio.get(s["best_strategy_by_hv"])
-        s["goals"]["cost<=3x"] = (s["train_cost_vs_standard"] or 99) <= GOALS["train_cost_vs_standard"]
-
-
-def measure_costs(args: argparse.Namespace) -> dict[str, Any]:
-    """Training cost per step of each strategy, measured back to back on fresh copies (no cache), so the ratios
-    see the same machine conditions; the wall times of the cached training runs may have shared the CPU."""
-    task = load_task("movie-snippets", seed=args.seed)
-    steps = args.cost_steps
-    per_step: dict[str, float] = {}
-    for name in ("standard", "random", "sandwich", "sandwich+kd"):
-        sn = SuperNet.from_pretrained("minilm-l6", num_labels=task.num_labels, seed=args.seed)
-        (stage,) = RECIPES[name].stages
-        r = fine_tune(sn, task, stage.strategy, space=SearchSpace.for_model(sn, "per-layer"), kd=stage.kd,
-                      lr=args.lr, batch_size=TRAIN_BATCH_SIZE, seed=args.seed, eval_split=None, progress=False,
-                      max_steps=steps)
-        per_step[name] = r.train_time_s / r.steps
-        log(f"  cost: {name} {per_step[name]:.3f} s/step ({r.sentences_per_s:.0f} sub-network sentences/s)")
-    per_step["two-stage"] = per_step["two-stage+reorder"] = (per_step["standard"] + per_step["sandwich+kd"]) / 2
-    return {
-        "steps_timed_per_strategy": steps,
-        "space": "per-layer",
-        "seconds_per_step": per_step,
-        "cost_vs_standard": {k: v / per_step["standard"] for k, v in per_step.items()},
-        "data_sentences_per_s": {k: TRAIN_BATCH_SIZE / v for k, v in per_step.items()},
-    }
+    recipes = [args.recipe, *[a for a in args.ablations if a != args.recipe]]
+    costs = measure_costs(args, recipes) if not args.no_cost else None
+    out: dict[str, Any] = {"summary": {}, "tasks": {}}
+    for task_name in args.tasks:
+        refs, rows, ablations = [], [], []
+        for seed in args.seeds:
+            task = load_task(task_name, seed=seed)
+            log(f"[{time.perf_counter() - t0:6.0f} s] {task_name} seed {seed}: reference")
+            ref_sn, ref = train_reference(task, seed, args)
+            refs.append({"seed": seed, "test": EvalCache(_model_id([ref]), args.test_limit).accuracy(ref_sn, task, "test", None),
+                         "validation": ref.eval["accuracy"], "best_epoch": ref.eval["best_epoch"],
+                         "epochs_run": ref.eval["epochs_run"], "steps": ref.steps, "train_time_s": ref.train_time_s,
+                         "_result": ref})
+            del ref_sn
+            log(f"[{time.perf_counter() - t0:6.0f} s] {task_name} seed {seed}: recipe {args.recipe}")
+            rows.append(row(args.recipe, task, seed, args, sets, full_enc))
+            log(f"    full {rows[-1]['eval']['full_test']:.4f} reference {refs[-1]['test']:.4f}")
+        n_test = len(load_task(task_name, seed=0)["test"]) if args.test_limit is None else args.test_limit
+        summary = summarise(rows, refs, n_test, costs)
+        summary["recipe"] = args.recipe
+        summary["goals"] = {g: goals(summary, g) for g in SPACES}
+        task_out: dict[str, Any] = {"recipe_rows": [_public(r) for r in rows], "references": [_public(r) for r in refs]}
+        if task_name == args.ablation_task:
+            task0 = load_task(task_name, seed=args.seeds[0])
+            for name in args.ablations:
+                if name == args.recipe:
+                    continue
+                log(f"[{time.perf_counter() - t0:6.0f} s] ablation {name} ({task_name}, seed {args.seeds[0]})")
+                r = row(name, task0, args.seeds[0], args, sets, full_enc)
+                s = summarise([r], refs[:1], n_test, costs)
+                ablations.append({"recipe": name, **{k: v for k, v in s.items() if not k.startswith("reference")},
+                                  "goals": {g: goals({**s, "reference_accuracy": s["reference_accuracy"]}, g) for g in SPACES},
+                                  "row": _public(r)})
+            r0 = rows[0]
+            s0 = summarise([r0], refs[:1], n_test, costs)
+            ablations.insert(0, {"recipe": args.recipe, **{k: v for k, v in s0.items() if not k.startswith("reference")},
+                                 "goals": {g: goals(s0, g) for g in SPACES}, "row": "recipe_rows[0]"})
+            task_out["ablations"] = {"seed": args.seeds[0], "reference_accuracy": refs[0]["test"], "rows": ablations}
+        if args.control:
+            log(f"[{time.perf_counter() - t0:6.0f} s] stand-alone control ({task_name}, seed {args.seeds[0]})")
+            task0 = load_task(task_name, seed=args.seeds[0])
+            r0 = rows[0]
+            task_out["control"] = control(task0, args.seeds[0], r0["layer_rule"], r0["_sn"],
+                                          EvalCache(_model_id(r0["_results"]), args.test_limit), args)
+        out["summary"][task_name] = summary
+        out["tasks"][task_name] = task_out
+        for r in rows:
+            r.pop("_sn", None)
+    out["cost"] = costs
+    out["elapsed_s"] = round(time.perf_counter() - t0, 1)
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="smoke mode: few steps, few archs, small test subset")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    p.add_argument("--steps", type=int, default=None, help=f"training steps per strategy (default {TRAIN_STEPS} = 1 epoch)")
-    p.add_argument("--archs", type=int, default=None, help="fixed random sub-networks per space (default 100)")
-    p.add_argument("--test-limit", type=int, default=None, help="evaluate on the first N test sentences (default all)")
+    p.add_argument("--tasks", default=",".join(TASKS))
+    p.add_argument("--seeds", default=",".join(map(str, SEEDS)))
+    p.add_argument("--recipe", default=TRAIN_RECIPE, help=f"the recipe measured on every task and seed ({', '.join(RECIPES)})")
+    p.add_argument("--ablations", default="", help="comma-separated recipes measured on --ablation-task, first seed")
+    p.add_argument("--ablation-task", default=TASKS[0])
+    p.add_argument("--control", action="store_true", help="also run the stand-alone control (first seed)")
+    p.add_argument("--steps", type=int, default=None, help="steps given to the recipe (default: one epoch)")
+    p.add_argument("--archs", type=int, default=100, help="fixed random sub-networks per space")
+    p.add_argument("--test-limit", type=int, default=None, help="evaluate on the first N sentences (default all)")
+    p.add_argument("--train-limit", type=int, default=None, help="train on the first N sentences (default all)")
     p.add_argument("--lr", type=float, default=TRAIN_LR)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--only", default="", help=f"comma-separated subset of the recipes ({', '.join(RECIPES)})")
+    p.add_argument("--threads", type=int, default=None)
     p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--cost-steps", type=int, default=40, help="steps timed per strategy in the cost phase")
-    p.add_argument("--cost-only", action="store_true",
-                   help="only (re-)measure the training cost per strategy and merge it into --out")
+    p.add_argument("--no-cost", action="store_true", help="skip the back-to-back cost timing")
+    p.add_argument("--cost-steps", type=int, default=30, help="steps timed per kind of step in the cost phase")
     args = p.parse_args(argv)
-    unknown = sorted(set(filter(None, args.only.split(","))) - set(RECIPES))
+    args.tasks = [t for t in args.tasks.split(",") if t]
+    args.seeds = [int(s) for s in args.seeds.split(",") if s]
+    args.ablations = [a for a in args.ablations.split(",") if a]
+    unknown = sorted({args.recipe, *args.ablations} - set(RECIPES))
     if unknown:
-        p.error(f"--only: unknown recipe(s) {', '.join(unknown)}; allowed: {', '.join(RECIPES)}")
-    if args.cost_only:
-        result = json.loads(args.out.read_text())
-        result["cost"] = measure_costs(args)
-        _apply_costs(result)
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
-        print(json.dumps(result["cost"], indent=1))
-        return
+        p.error(f"unknown recipe(s) {', '.join(unknown)}; allowed: {', '.join(RECIPES)}")
+    bad = sorted(set(args.tasks) - set(TASKS))
+    if bad:
+        p.error(f"unknown task(s) {', '.join(bad)}; allowed: {', '.join(TASKS)}")
     if args.quick:
-        args.steps, args.archs, args.test_limit = args.steps or 6, args.archs or 8, args.test_limit or 64
+        args.steps, args.archs, args.test_limit, args.cost_steps = args.steps or 4, min(args.archs, 6), args.test_limit or 48, 2
+        args.train_limit = args.train_limit or 64
         if "SUBNET_KIT_CACHE" not in os.environ:  # keep smoke-test models out of the real cache
             import tempfile
 
             os.environ["SUBNET_KIT_CACHE"] = tempfile.mkdtemp(prefix="subnet-kit-quick-")
-    else:
-        args.steps, args.archs = args.steps or TRAIN_STEPS, args.archs or 100
-    result = run(args)
-    result["cost"] = measure_costs(args)
-    _apply_costs(result)
-    text = json.dumps(result, indent=1)
-    print(text)
+    result = {
+        "benchmark": "bench_supernet",
+        "mode": "quick" if args.quick else "full",
+        "settings": {
+            "model": "minilm-l6", "tasks": args.tasks, "seeds": args.seeds, "recipe": args.recipe,
+            "recipe_definition": get_recipe(args.recipe).to_dict(), "ablations": args.ablations,
+            "steps": args.steps or "one epoch of the task (train_steps_for)", "batch_size": TRAIN_BATCH_SIZE,
+            "lr": args.lr, "archs_per_space": args.archs, "arch_bound": "<= 50% of the full encoder parameters",
+            "selection": "best validation accuracy among the set's archs within the bound; its test accuracy reported",
+            "reference": "standard fine-tuning, validation after each epoch, stop after 1 epoch without improvement, "
+                         "at most 3 epochs, best epoch kept (recipes.fine_tune_reference)",
+            "test_limit": args.test_limit, "goals": GOALS,
+        },
+        "environment": {
+            "torch": torch.__version__, "threads": args.threads or os.cpu_count(), "python": platform.python_version(),
+            "machine": platform.machine(), "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        },
+    }
+    result.update(run(args))
+    text = json.dumps(result, indent=1, default=str)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text + "\n")
+    print(json.dumps(result["summary"], indent=1, default=str))
     log(f"bench_supernet: wrote {args.out}")
 
 
