@@ -26,5 +26,8 @@ def check_best_under_cap(answer, trials, cap: float) -> bool:
 
 def check_control_error(answer, student, task, eval_limit: int) -> bool:
     """Exercise 3: the validation error of your labels-only student, measured again here on the same sentences."""
+    if student is None or not hasattr(student, "tokenizer"):
+        print("✗ not yet: pass the error and the student you distilled (a SubNetwork from distil_trial)")
+        return False
     expected = sk.evaluate(student, task, limit=eval_limit)["error"]
     return check(answer, expected, what="validation error of the labels-only student", tol=1e-9)
