@@ -7,8 +7,9 @@ For the embedded MiniLM-L6 on each embedded task (``movie-snippets``, ``bbc-news
   without any super-network; every kept ratio below is divided by it.
 * **the recipe** (default: the kit's default, ``TRAIN_RECIPE``) trained over the ``per-layer`` space (which holds
   the ``uniform`` space's sub-networks too); then, per space (``per-layer`` and ``uniform``), a fixed set of
-  random sub-networks with at most 50 % of the encoder parameters (seeded, the same for every recipe and seed) is
-  evaluated on the **validation** split; the best by validation among those with <= 50 % / <= 25 % of the encoder
+  sub-networks (seeded, the same for every recipe and seed: 100 random ones of the space with at most 50 % of the
+  encoder parameters, plus 20 uniform ones with 45-50 % and 20 with 22.5-25 %, `boundary_archs`) is evaluated on
+  the **validation** split; the best by validation among those with <= 50 % / <= 25 % of the encoder
   parameters is then evaluated on the **test** split (so the pick is not a lucky test draw):
   ``kept_at_50`` / ``kept_at_25`` = that test accuracy / the reference's, ``full_accuracy`` = the full sub-network's.
 * **seeds**: reference and recipe are trained with 3 seeds; the summary gives the medians, and each kept ratio
@@ -87,6 +88,19 @@ def fixed_archs(space: SearchSpace, n: int, bound: float, seed: int = 0) -> list
             seen.add(a)
             out.append(a)
     return out
+
+
+def boundary_archs(space: SearchSpace, n: int, bound: float, seed: int = 0) -> list[Arch]:
+    """``n`` uniform archs (seeded draw) with 90-100 % of ``bound`` x the full encoder parameters: the largest
+    sub-networks that fit the bound, in varied shapes (deep and narrow to shallow and wide), the natural candidates
+    for "the best sub-network within the bound" that a random set rarely holds."""
+    full = space.params(space.dims.full_arch(), "encoder")
+    near = [Arch.uniform(layers, heads, ffn, hidden)
+            for layers in space.layers.values for heads in space.heads.values
+            for ffn in space.ffn.values for hidden in space.hidden.values
+            if 0.9 * bound * full <= space.params(Arch.uniform(layers, heads, ffn, hidden), "encoder") <= bound * full]
+    rng = np.random.default_rng(seed)
+    return [near[i] for i in sorted(rng.choice(len(near), size=min(n, len(near)), replace=False))]
 
 
 class EvalCache:
@@ -289,7 +303,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
     probe = SuperNet.from_pretrained("minilm-l6", num_labels=2)
     spaces = {g: SearchSpace.for_model(probe, g) for g in SPACES}
-    sets = {g: fixed_archs(s, args.archs, 0.5, seed=0) for g, s in spaces.items()}
+    edge = [a for bound in (0.5, 0.25) for a in boundary_archs(spaces["uniform"], args.archs // 5, bound, seed=0)]
+    sets = {g: fixed_archs(s, args.archs, 0.5, seed=0) + edge for g, s in spaces.items()}
     full_enc = spaces["uniform"].params(probe.dims.full_arch(), "encoder")
     del probe
     recipes = [args.recipe, *[a for a in args.ablations if a != args.recipe]]

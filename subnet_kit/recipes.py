@@ -140,8 +140,13 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
            from_reference=True, steps_scale=2.0),
     Recipe("reference+teacher+spread", (Stage("sandwich", frozen_teacher=True),), reorder_after_stage=-1,
            from_reference=True, steps_scale=2.0, layer_rule="spread"),
-    Recipe("reference+teacher+spread+small", (Stage("sandwich", frozen_teacher=True, options=(("small_share", 0.5),)),),
+    # ... with every random draw of the sandwich redrawn until it has at most half the encoder's parameters
+    Recipe("reference+teacher+spread+half", (Stage("sandwich", frozen_teacher=True,
+                                                   options=(("small_share", 1.0), ("small_bound", 0.5))),),
            reorder_after_stage=-1, from_reference=True, steps_scale=2.0, layer_rule="spread"),
+    # ... spending the whole 3x budget: 3 epochs of the sandwich after the reference
+    Recipe("reference+teacher+spread-3x", (Stage("sandwich", frozen_teacher=True),), reorder_after_stage=-1,
+           from_reference=True, steps_scale=3.0, layer_rule="spread"),
 )}
 
 

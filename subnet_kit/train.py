@@ -674,9 +674,14 @@ def distill(
     ``task``: loss ``alpha * KD(temperature) + (1 - alpha) * cross-entropy``; the teacher is frozen and in eval
     mode. ``temperature`` and ``alpha`` set the config's ``kd_temperature`` / ``kd_alpha``.
 
-    The last step of AutoTinyBERT, Bort and the SigOpt study. ``result.eval`` holds the student's evaluation after
-    training and ``result.eval_before`` before it, so the gain is measured, not assumed. Other arguments as in
-    `fine_tune` (``config`` and its fields by keyword).
+    Task-specific logit distillation of a sub-network after the search. The seed studies place distillation
+    elsewhere: in the SigOpt/NVIDIA study every Bayesian-optimisation trial is a distillation run (architecture and
+    distillation settings tuned together), Bort pre-trains the architecture it found with distillation and then
+    fine-tunes it with Agora, and AutoTinyBERT further trains extracted sub-models by pre-training or task-agnostic
+    distillation.
+
+    ``result.eval`` holds the student's evaluation after training and ``result.eval_before`` before it, so the gain
+    is measured, not assumed. Other arguments as in `fine_tune` (``config`` and its fields by keyword).
     """
     clash = sorted({"kd_temperature", "kd_alpha"} & set(config_overrides))
     if clash:
