@@ -1,7 +1,7 @@
-"""What does distilling an extracted sub-network from the trained super-network gain? (Issue: the last step of
-AutoTinyBERT, Bort and the SigOpt study.)
+"""What does distilling an extracted sub-network from the trained super-network gain? (Task-specific logit
+distillation of the winner after the search: the simplest place for it; the seed studies distil elsewhere too.)
 
-1. Take the super-network that ``bench_supernet.py`` trained with ``--strategy`` (default ``two-stage+reorder``, the best of that benchmark) over the
+1. Take the super-network that ``bench_supernet.py`` trained with ``--strategy`` (default: the kit's default recipe) over the
    ``per-layer`` space (the same settings, so it is loaded from the kit's cache when that benchmark ran before).
 2. Among that benchmark's fixed set of random sub-networks with <= 25 % of the encoder parameters, pick the one with
    the best **validation** accuracy (the test split is not used for choosing).
@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_supernet import fixed_archs, log, train  # noqa: E402  (same settings and cache as that benchmark)
+from bench_supernet import fixed_archs, log, train_recipe  # noqa: E402  (same settings and cache as that benchmark)
 
 from subnet_kit import SearchSpace, SuperNet, distill, evaluate, load_task  # noqa: E402
 from subnet_kit.recipes import TRAIN_LR, TRAIN_RECIPE, TRAIN_STEPS  # noqa: E402
@@ -50,8 +50,9 @@ def main(argv: list[str] | None = None) -> None:
     probe = SuperNet.from_pretrained("minilm-l6", num_labels=task.num_labels)
     probe_space = SearchSpace.for_model(probe, "per-layer")
     del probe
-    sn, info = train(args.strategy, probe_space, task, args)
-    log(f"super-network {args.strategy} (per-layer): from cache {info['from_cache']}")
+    args.train_limit = None
+    sn, stages = train_recipe(args.strategy, task, args.seed, args)
+    log(f"super-network {args.strategy} (per-layer): from cache {[r.from_cache is not None for r in stages]}")
     full_enc = probe_space.params(sn.dims.full_arch(), "encoder")
     small = [a for a in fixed_archs(probe_space, args.archs, 0.5, seed=args.seed)
              if probe_space.params(a, "encoder") <= 0.25 * full_enc]

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .recipes import (
-    MAX_DEFAULT_TRAIN_STEPS, TRAIN_BATCH_SIZE, TRAIN_LR, TRAIN_RECIPE, TRAIN_STEPS, trained_supernet,
+    MAX_DEFAULT_TRAIN_STEPS, TRAIN_BATCH_SIZE, TRAIN_LR, TRAIN_RECIPE, TRAIN_STEPS, get_recipe, trained_supernet,
 )
 from .space import GRANULARITIES, Arch
 
@@ -322,7 +322,8 @@ def _load_task(args: argparse.Namespace) -> tuple[Any, Any]:
 
     task = load_task(args.task, seed=args.seed, **_task_options(args))
     steps = train_steps_for(task, getattr(args, "train_steps", None))
-    print(f"task: {task}\nsuper-network training: {steps.note}")
+    plan = f" ({get_recipe(TRAIN_RECIPE).plan(steps.steps)})" if steps.steps else ""
+    print(f"task: {task}\nsuper-network training: {steps.note}{plan}")
     return task, steps
 
 

@@ -40,12 +40,11 @@ __all__ = [
 TRAIN_STEPS = 252  # one epoch of movie-snippets at batch 32: benchmarks/bench_supernet.py's settings
 TRAIN_LR = 1e-4  # peak learning rate of that benchmark
 TRAIN_BATCH_SIZE = 32  # sentences per step in that benchmark
-TRAIN_RECIPE = "two-stage+reorder"  # the best recipe of benchmarks/results/supernet.json by hypervolume
+TRAIN_RECIPE = "reference+teacher+spread+half"  # the best recipe of benchmarks/results/supernet.json's ablations
 IMPORTANCE_BATCHES = 16  # training batches the Taylor importance of a reordering is accumulated on
 LOG_EVERY = 20  # steps per history entry of a recipe's stages
-# cap of the default training length (train_steps_for): 4x one movie-snippets epoch (32,000 sentences). The default
-# recipe took 131 s for 252 steps on 2 threads (benchmarks/results/supernet.json), so the cap bounds the default
-# at roughly 9 minutes of training on such a machine for sentences of movie-snippets' length; more is one option away
+# cap of the default training length (train_steps_for): 4x one movie-snippets epoch (32,000 sentences); more is one
+# option away. The default recipe trains up to 3 of these "epochs" for the reference and 2 with the sandwich rule
 MAX_DEFAULT_TRAIN_STEPS = 1000
 
 
@@ -103,6 +102,17 @@ class Recipe:
         steps = max(1, round(self.steps_scale * steps))
         head = [max(1, int(s.fraction * steps)) for s in self.stages[:-1]]
         return [*head, max(1, steps - sum(head))]
+
+    def plan(self, steps: int) -> str:
+        """What the recipe runs for ``steps`` given to it, in one sentence (for a CLI or a notebook to print)."""
+        parts = []
+        if self.from_reference:
+            parts.append(f"the reference fine-tuning (up to {REFERENCE_EPOCHS} x {steps:,} steps, best of "
+                         f"{REFERENCE_EPOCHS} validation checks)")
+        for st, n in zip(self.stages, self.stage_steps(steps)):
+            how = " with a frozen teacher" if st.frozen_teacher else " with in-place distillation" if st.kd else ""
+            parts.append(f"{n:,} steps of {st.strategy}{how}")
+        return f"recipe {self.name}: " + ", then ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
         """The recipe as JSON data (its cache key). Fields added after version 1 of the format appear only when
@@ -256,13 +266,19 @@ def train_supernet(
     progress: bool = True,
 ) -> list[TrainResult]:
     """Train ``supernet`` for ``task`` with a `Recipe` (or the name of one of `RECIPES`); returns the stages'
-    `TrainResult` s.
+    `TrainResult` s (the reference fine-tuning's first, for a recipe that starts from it).
 
-    ``"two-stage+reorder"`` (default, the best of ``benchmarks/bench_supernet.py`` by hypervolume): half the steps
-    fine-tune the full model, then heads / FFN units / hidden dimensions are reordered by Taylor importance on
-    ``importance_batches`` training batches, then the other half trains with the sandwich rule and in-place
-    distillation over ``space``. ``"two-stage"`` skips the reordering; ``"standard"``, ``"random"``,
-    ``"sandwich"`` and ``"sandwich+kd"`` spend all steps on that strategy. With ``cache=True`` the same recipe
+    ``"reference+teacher+spread+half"`` (default, the best of ``benchmarks/bench_supernet.py``'s ablations): the
+    super-network's layer rule becomes ``"spread"`` (a depth-k sub-network keeps evenly spread layers, the top one
+    included); the full model is fine-tuned the standard way until validation accuracy stops improving
+    (`fine_tune_reference`, up to 3 x ``steps``, best epoch kept: the reference a user compares against); heads /
+    FFN units / hidden dimensions are reordered by Taylor importance on ``importance_batches`` training batches;
+    then ``2 x steps`` steps train the sandwich rule over ``space`` (largest, smallest and 2 random sub-networks,
+    the random ones redrawn until they hold at most half the encoder's parameters) with a frozen copy of the
+    reference teaching every one of them. ``"two-stage+reorder"`` (the default before): half the steps fine-tune
+    the full model, reorder, the other half sandwich + in-place distillation; ``"two-stage"`` skips the
+    reordering; ``"standard"``, ``"random"``, ``"sandwich"`` and ``"sandwich+kd"`` spend all steps on that
+    strategy; the other entries of `RECIPES` are the benchmark's ablations. With ``cache=True`` the same recipe
     (and version) with the same settings loads the trained weights instead of training again, and an interrupted
     run continues after its last finished stage. (11 parameters: the recipe's own settings, each needed.)
     """
@@ -351,14 +367,16 @@ class TrainedSuperNet(NamedTuple):
 def trained_supernet(model: str, task_name: str | Task, granularity: str, *, train_steps: int | None = None,
                      lr: float = TRAIN_LR, seed: int = 0, recipe: str | Recipe = TRAIN_RECIPE,
                      progress: bool = True, task_options: dict[str, Any] | None = None) -> TrainedSuperNet:
-    """The pretrained ``model`` with a head for ``task_name``, trained for ``train_steps`` steps (batch
-    `TRAIN_BATCH_SIZE`, learning rate ``lr``) with `train_supernet`'s ``recipe`` over the ``granularity`` space,
-    through the cache: the same settings load the trained weights instead of training again; ``train_steps=0``
-    skips training, ``None`` trains one epoch of the task's training split, capped (`train_steps_for`; 252 steps
-    = `TRAIN_STEPS` for movie-snippets). ``task_name`` is a name for `load_task`, with ``task_options`` (e.g.
+    """The pretrained ``model`` with a head for ``task_name``, trained with `train_supernet`'s ``recipe`` for
+    ``train_steps`` steps (the recipe's unit: the default recipe runs the reference for up to 3 x and the sandwich
+    for 2 x that; batch `TRAIN_BATCH_SIZE`, learning rate ``lr``), and the ``granularity`` space, through the cache:
+    the same settings load the trained weights instead of training again. The training samples the ``per-layer``
+    space, a superset of the others, so every granularity shares one trained super-network. ``train_steps=0`` skips
+    training, ``None`` is one epoch of the task's training split, capped (`train_steps_for`; 252 steps =
+    `TRAIN_STEPS` for movie-snippets). ``task_name`` is a name for `load_task`, with ``task_options`` (e.g.
     ``text_column``, ``label_column``, ``config``) as its keyword arguments, or a loaded `Task`. The defaults are
-    those of ``benchmarks/bench_supernet.py``, whose best recipe by hypervolume is the default here, so the search
-    CLI and ``benchmarks/bench_search.py`` reuse the super-network that benchmark trained."""
+    those of ``benchmarks/bench_supernet.py``, so the search CLI, the notebooks and ``benchmarks/bench_search.py``
+    reuse the super-network that benchmark trained."""
     if isinstance(task_name, Task):
         if task_options:
             raise ValueError(f"task_options {sorted(task_options)} apply to a task name, not to a loaded Task")
@@ -368,8 +386,11 @@ def trained_supernet(model: str, task_name: str | Task, granularity: str, *, tra
     train_steps = train_steps_for(task, train_steps).steps
     supernet = SuperNet.from_pretrained(model, num_labels=task.num_labels, seed=seed)
     space = SearchSpace.for_model(supernet, granularity)
+    # trained over the per-layer space, which holds the uniform and layer spaces' sub-networks: one super-network
+    # (and cache entry) serves every granularity, as in benchmarks/bench_supernet.py
+    train_space = space if granularity == "per-layer" else SearchSpace.for_model(supernet, "per-layer")
     trained = None
     if train_steps > 0:
-        trained = train_supernet(supernet, task, space, recipe=recipe, steps=train_steps, lr=lr, seed=seed,
+        trained = train_supernet(supernet, task, train_space, recipe=recipe, steps=train_steps, lr=lr, seed=seed,
                                  cache=True, progress=progress)[-1]
     return TrainedSuperNet(supernet.eval(), space, task, trained)

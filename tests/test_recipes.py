@@ -175,3 +175,12 @@ def test_recipe_validation():
         Recipe("x", (Stage("standard"),), layer_rule="middle")
     with pytest.raises(ValueError, match="steps_scale must be > 0"):
         Recipe("x", (Stage("standard"),), steps_scale=0)
+
+
+def test_recipe_plan_says_what_runs():
+    from subnet_kit.recipes import RECIPES, TRAIN_RECIPE
+
+    default = RECIPES[TRAIN_RECIPE].plan(252)
+    assert "reference fine-tuning (up to 3 x 252 steps" in default and "504 steps of sandwich with a frozen teacher" in default
+    assert RECIPES["two-stage+reorder"].plan(10) == ("recipe two-stage+reorder: 5 steps of standard, then 5 steps of "
+                                                     "sandwich with in-place distillation")
