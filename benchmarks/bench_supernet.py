@@ -345,7 +345,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             ablations.insert(0, {"recipe": args.recipe, **{k: v for k, v in s0.items() if not k.startswith("reference")},
                                  "goals": {g: goals(s0, g) for g in SPACES}, "row": "recipe_rows[0]"})
             task_out["ablations"] = {"seed": args.seeds[0], "reference_accuracy": refs[0]["test"], "rows": ablations}
-        if args.control:
+        if args.control and task_name in args.control_tasks:
             log(f"[{time.perf_counter() - t0:6.0f} s] stand-alone control ({task_name}, seed {args.seeds[0]})")
             task0 = load_task(task_name, seed=args.seeds[0])
             r0 = rows[0]
@@ -370,6 +370,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--ablations", default="", help="comma-separated recipes measured on --ablation-task, first seed")
     p.add_argument("--ablation-task", default=TASKS[0])
     p.add_argument("--control", action="store_true", help="also run the stand-alone control (first seed)")
+    p.add_argument("--control-tasks", default=",".join(TASKS), help="the tasks --control runs on")
     p.add_argument("--steps", type=int, default=None, help="steps given to the recipe (default: one epoch)")
     p.add_argument("--archs", type=int, default=100, help="fixed random sub-networks per space")
     p.add_argument("--test-limit", type=int, default=None, help="evaluate on the first N sentences (default all)")
@@ -383,6 +384,7 @@ def main(argv: list[str] | None = None) -> None:
     args.tasks = [t for t in args.tasks.split(",") if t]
     args.seeds = [int(s) for s in args.seeds.split(",") if s]
     args.ablations = [a for a in args.ablations.split(",") if a]
+    args.control_tasks = [t for t in args.control_tasks.split(",") if t]
     unknown = sorted({args.recipe, *args.ablations} - set(RECIPES))
     if unknown:
         p.error(f"unknown recipe(s) {', '.join(unknown)}; allowed: {', '.join(RECIPES)}")
