@@ -1,7 +1,9 @@
 """Named super-network training recipes, as data, and the two entry points that run them.
 
-A `Recipe` is a list of `Stage` s (a training strategy, in-place distillation or not, a share of the steps), an
-optional Taylor-importance reordering of heads / FFN units / hidden dimensions after one stage, and a ``version``.
+A `Recipe` is a list of `Stage` s (a training strategy and its options, in-place distillation or a frozen teacher
+or neither, a share of the steps), optionally preceded by the reference fine-tuning (`fine_tune_reference`: the
+full model fine-tuned the standard way, best epoch by validation), an optional Taylor-importance reordering of
+heads / FFN units / hidden dimensions after one stage, the super-network's layer rule, and a ``version``.
 `RECIPES` holds the ones `benchmarks/bench_supernet.py` compares. `train_supernet` runs a recipe through
 `train.fine_tune`; with ``cache=True`` the whole recipe is one entry of the trained-weights cache (the format of
 `train.cache_entry`: ``model/`` + ``results.json``), keyed by the recipe itself (its version included, so weights
@@ -32,9 +34,9 @@ from .train import (
 )
 
 __all__ = [
-    "MAX_DEFAULT_TRAIN_STEPS", "RECIPES", "Recipe", "Stage", "TRAIN_BATCH_SIZE", "TRAIN_LR", "TRAIN_RECIPE",
-    "TRAIN_STEPS", "TrainSteps", "TrainedSuperNet", "get_recipe", "train_steps_for", "train_supernet",
-    "trained_supernet",
+    "MAX_DEFAULT_TRAIN_STEPS", "RECIPES", "REFERENCE_EPOCHS", "REFERENCE_PATIENCE", "Recipe", "Stage",
+    "TRAIN_BATCH_SIZE", "TRAIN_LR", "TRAIN_RECIPE", "TRAIN_STEPS", "TrainSteps", "TrainedSuperNet",
+    "fine_tune_reference", "get_recipe", "train_steps_for", "train_supernet", "trained_supernet",
 ]
 
 TRAIN_STEPS = 252  # one epoch of movie-snippets at batch 32: benchmarks/bench_supernet.py's settings
