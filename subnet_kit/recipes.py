@@ -282,7 +282,7 @@ def train_supernet(
     reordering; ``"standard"``, ``"random"``, ``"sandwich"`` and ``"sandwich+kd"`` spend all steps on that
     strategy; the other entries of `RECIPES` are the benchmark's ablations. With ``cache=True`` the same recipe
     (and version) with the same settings loads the trained weights instead of training again, and an interrupted
-    run continues after its last finished stage. (11 parameters: the recipe's own settings, each needed.)
+    run continues after its last finished stage. (12 parameters: the recipe's own settings, each needed.)
     """
     rec = get_recipe(recipe)
     if steps < 1:
