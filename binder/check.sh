@@ -5,8 +5,8 @@
 #      tree's tracked and untracked-but-not-ignored files;
 #   2. a fresh venv with the Python of binder/runtime.txt, `pip install -r binder/requirements.txt`, then
 #      `./binder/postBuild` from the copy's root (installs the kit, prefetches the data into a fresh, empty cache);
-#   3. the installed torch is the CPU build (version +cpu, no CUDA, no nvidia-* packages): what the
-#      --extra-index-url line of requirements.txt is for;
+#   3. the installed torch is the CPU build (version +cpu, no CUDA, no nvidia-* packages): what the registry this
+#      runs against serves for the torch==2.13.0 pin (a registry that serves the CUDA build fails here, on purpose);
 #   4. papermill runs notebooks/00_quickstart.ipynb with its CI parameters (tests/notebook_params/00_quickstart.json)
 #      in that venv; the check fails if any step fails or the notebook writes no summary.json.
 # Usage: binder/check.sh [--worktree] [--keep]       (--keep leaves the temp dir for a look; its path is printed)
@@ -60,16 +60,6 @@ export SUBNET_KIT_CACHE="$WORK/cache" HF_HOME="$WORK/hf" JUPYTER_DATA_DIR="$WORK
        JUPYTER_CONFIG_DIR="$WORK/jupyter/config" JUPYTER_RUNTIME_DIR="$WORK/jupyter/runtime" IPYTHONDIR="$WORK/ipython" \
        MPLCONFIGDIR="$WORK/mpl"
 export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}" OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" TOKENIZERS_PARALLELISM=false
-
-# requirements.txt names PyTorch's CPU wheel index (--extra-index-url). Where that host cannot be reached (machines
-# that see only a package registry or a local mirror), pip would retry it for every one of the ~170 packages
-# (about 8 s each with its default 5 retries): ask it once and move on. torch==2.13.0+cpu must then come from
-# pip's other sources (a local wheel in find-links or a mirror); if none has it, the install fails, as it should.
-CPU_INDEX="$(sed -n 's/^--extra-index-url[ =]*\(https*:\/\/[^ ]*\).*/\1/p' "$WORK/repo/binder/requirements.txt" | head -n1)"
-if [ -n "$CPU_INDEX" ] && ! "$PY" -c "import sys, urllib.parse, socket; u = urllib.parse.urlsplit(sys.argv[1]); socket.create_connection((u.hostname, u.port or 443), timeout=5).close()" "$CPU_INDEX" 2>/dev/null; then
-    echo "note: $CPU_INDEX is not reachable from here; pip tries it once per package (PIP_RETRIES=0)"
-    export PIP_RETRIES=0
-fi
 
 phase "venv ($("$PY" --version)) + pip install -r binder/requirements.txt"
 "$PY" -m venv "$WORK/venv"
