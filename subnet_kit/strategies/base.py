@@ -134,6 +134,21 @@ class Strategy:
         top = np.flatnonzero(score == score.max())
         return int(candidates[top[self.rng.integers(len(top))]])
 
+    def anchor_genes(self) -> np.ndarray:
+        """``(2, n_var)``: the largest arch of the space (every gene at its upper bound: the full model when the
+        space keeps the model's bounds) and the smallest (every gene at its lower bound)."""
+        return np.stack([self.space.xu, self.space.xl]).astype(np.int64)
+
+    def initial_design(self, n: int) -> np.ndarray:
+        """``(n, n_var)`` genes for a strategy's first proposals: when the ``anchors`` option is on (the default of
+        every strategy that has it), the largest and the smallest arch first (so every front shows the full model
+        and the cheapest end), then uniform random genes; without it, ``n`` random genes."""
+        n = int(n)
+        if not self.options.get("anchors", False):
+            return self.random_genes(n)
+        head = self.anchor_genes()[:n]
+        return np.vstack([head, self.random_genes(n - len(head))]) if n > len(head) else head
+
     def random_genes(self, n: int) -> np.ndarray:
         """``(n, n_var)`` genes uniform on the grid (the distribution of ``space.sample``)."""
         return self.rng.integers(self.space.xl, self.space.xu + 1, size=(n, self.space.n_var))
