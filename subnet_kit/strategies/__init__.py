@@ -12,14 +12,17 @@ strategy is one file plus one import line here.
                             repair
 ``morea``   `MOREA`         multi-objective regularized (aging) evolution
 ``tpe``     `TPE`           Optuna's multi-objective TPE sampler (model-based) through ask/tell
+``linas``   `LINAS`         predictor-assisted evolution: ridge-ensemble surrogates screen many offspring per
+                            generation, only the most promising are evaluated
 =========  ==============  =====================================================================================
 """
 
 from .base import STRATEGIES, Strategy, make_strategy
+from .linas import LINAS
 from .local import LocalSearch
 from .morea import MOREA
 from .nsga2 import NSGA2
 from .random import RandomSearch
 from .tpe import TPE
 
-__all__ = ["STRATEGIES", "Strategy", "make_strategy", "RandomSearch", "LocalSearch", "NSGA2", "MOREA", "TPE"]
+__all__ = ["STRATEGIES", "Strategy", "make_strategy", "RandomSearch", "LocalSearch", "NSGA2", "MOREA", "TPE", "LINAS"]
