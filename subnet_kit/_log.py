@@ -85,6 +85,19 @@ def first_difference(a: Any, b: Any, where: str = "") -> str:
     return f"{where or 'settings'}: log has {a!r}, this search {b!r}"
 
 
+def _anchors_hint(logged: dict[str, Any], key: dict[str, Any]) -> str:
+    """When the strategy settings differ only in the ``anchors`` option and the log's strategy runs without it (a
+    log written before the option existed, or with it off), how to resume that log."""
+    a, b = logged.get("strategy"), key.get("strategy")
+    if not (isinstance(a, dict) and isinstance(b, dict)) or a.get("anchors", False) or not b.get("anchors", False):
+        return ""
+    if {k: v for k, v in a.items() if k != "anchors"} != {k: v for k, v in b.items() if k != "anchors"}:
+        return ""
+    return ("; this log's strategy runs without the anchors option (the largest and the smallest arch first), "
+            "which is now on by default: to resume it, pass strategy_options={'anchors': False} "
+            "(CLI: --strategy-option anchors=false)")
+
+
 class SearchLog:
     """The log at ``path``, opened for a search.
 
@@ -113,7 +126,8 @@ class SearchLog:
         """Raise a ValueError naming the first difference when the logged settings ``key`` differ from these."""
         if self.header is not None and self.header["key"] != key:
             raise ValueError(f"cannot resume from {self.path}: it was written by a search with other settings "
-                             f"({first_difference(self.header['key'], key)}); use the same settings or a new log")
+                             f"({first_difference(self.header['key'], key)}); use the same settings or a new log"
+                             + _anchors_hint(self.header["key"], key))
 
     def start(self, header: dict[str, Any]) -> None:
         """Write the header line of a new log (a resumed log keeps the header it has)."""

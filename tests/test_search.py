@@ -85,14 +85,23 @@ def test_same_seed_same_search_other_seed_other_search(strategy):
 
 
 @functools.lru_cache
-def median_hv(strategy, budget=80, seeds=3):
+def median_hv(strategy, budget=80, seeds=3, anchors=True):
     ref, ideal = [SPACE.params(SPACE.largest()) * 1.1, 1.0], [0.0, 0.0]
-    return np.median([run(strategy, budget=budget, seed=k).hypervolume(ref, ideal) for k in range(seeds)])
+    options = {**SMALL[strategy], "anchors": anchors}
+    return np.median([run(strategy, budget=budget, seed=k, strategy_options=options).hypervolume(ref, ideal)
+                      for k in range(seeds)])
 
 
+# anchors=False: the comparison as it was before the anchors option (the same proposals, so the same numbers).
+# anchors=True (the default) on both sides: the anchors give random search both ends of the front too; morea then
+# does not beat it here (median of seeds 0-2: 0.7485 against 0.7600; over seeds 0-4 anchored morea averaged 0.7575
+# and morea without anchors 0.7559, so on this problem morea is about as good as random either way).
+@pytest.mark.parametrize("anchors", [False, True])
 @pytest.mark.parametrize("strategy", ["local", "nsga2", "morea", "tpe"])
-def test_guided_strategies_beat_random_on_the_synthetic_problem(strategy):
-    assert median_hv(strategy) > median_hv("random")
+def test_guided_strategies_beat_random_on_the_synthetic_problem(strategy, anchors, request):
+    if strategy == "morea" and anchors:
+        request.applymarker(pytest.mark.xfail(strict=True, reason="anchored morea ~ anchored random on this problem"))
+    assert median_hv(strategy, anchors=anchors) > median_hv("random", anchors=anchors)
 
 
 def test_duplicate_proposals_are_answered_from_the_cache_and_cost_nothing():

@@ -14,19 +14,22 @@ class LocalSearch(Strategy):
     changes one of its genes to another value, preferring an arch not seen before (``tries`` attempts).
 
     Options: ``n_init`` (random archs first), ``tries``, ``batch`` (neighbours per ask, distinct where the tries
-    allow; > 1 keeps parallel workers busy).
+    allow; > 1 keeps parallel workers busy), ``anchors`` (default True: the first ``n_init`` archs are
+    `initial_design`, the largest and the smallest arch then random ones; ``False``: all random, as before the
+    option existed).
     """
 
     name = "local"
-    defaults = {"n_init": 10, "tries": 20, "batch": 1}
-    compat_defaults = {"batch": 1}
+    defaults = {"n_init": 10, "tries": 20, "batch": 1, "anchors": True}
+    compat_defaults = {"batch": 1, "anchors": False}
 
     def _setup(self) -> None:
         self.batch = self.batch_size()
 
     def _ask(self) -> np.ndarray:
         if len(self.X) == 0:
-            return self.random_genes(self.options["n_init"])
+            n = self.options["n_init"]
+            return self.initial_design(max(n, 2) if self.options["anchors"] else n)
         front = np.flatnonzero(self.ranks() == 0)
         children: list[np.ndarray] = []
         taken = set(self.seen)

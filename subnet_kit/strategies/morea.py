@@ -15,12 +15,14 @@ class MOREA(Strategy):
     (largest crowding distance), so the front spreads out.
 
     Options: ``pop_size`` (random archs first, then the population size), ``sample_size``, ``batch`` (children
-    per ask, each from its own tournament; > 1 keeps parallel workers busy, e.g. ``batch=2`` with ``workers=2``).
+    per ask, each from its own tournament; > 1 keeps parallel workers busy, e.g. ``batch=2`` with ``workers=2``),
+    ``anchors`` (default True: the first ``pop_size`` archs are `initial_design`, the largest and the smallest arch
+    then random ones; ``False``: all random, as before the option existed).
     """
 
     name = "morea"
-    defaults = {"pop_size": 20, "sample_size": 10, "batch": 1}
-    compat_defaults = {"batch": 1}
+    defaults = {"pop_size": 20, "sample_size": 10, "batch": 1, "anchors": True}
+    compat_defaults = {"batch": 1, "anchors": False}
 
     def _setup(self) -> None:
         self.batch = self.batch_size()
@@ -30,7 +32,7 @@ class MOREA(Strategy):
     def _ask(self) -> np.ndarray:
         pop = self.options["pop_size"]
         if len(self.X) == 0:
-            return self.random_genes(pop)
+            return self.initial_design(max(pop, 2) if self.options["anchors"] else pop)
         alive = np.arange(max(0, len(self.X) - pop), len(self.X))  # the pop_size youngest
         front = alive[self.ranks(alive) == 0]
         children = []

@@ -12,13 +12,19 @@ class NSGA2(Strategy):
     random sampling, SBX crossover and polynomial mutation on floats with a rounding repair, duplicates removed.
     Constraints are pymoo inequality constraints (``G <= 0``), handled by constraint domination.
 
-    The first ask returns ``pop_size`` random archs, each later one ``pop_size`` offspring (one generation).
+    The first ask returns the initial population, each later one ``pop_size`` offspring (one generation). With
+    ``anchors`` (default) the initial population is `initial_design` (the largest and the smallest arch, then random
+    archs drawn from ``self.rng``), given to pymoo as ``sampling=<genes>`` (its duplicate elimination then drops only
+    a random arch that repeats another); with ``anchors=False`` it is pymoo's ``IntegerRandomSampling``, exactly the
+    proposals of before the option existed.
 
-    Options: ``pop_size``, ``eta_c`` (crossover distribution index), ``eta_m`` (mutation distribution index).
+    Options: ``pop_size``, ``eta_c`` (crossover distribution index), ``eta_m`` (mutation distribution index),
+    ``anchors``.
     """
 
     name = "nsga2"
-    defaults = {"pop_size": 20, "eta_c": 3.0, "eta_m": 3.0}
+    defaults = {"pop_size": 20, "eta_c": 3.0, "eta_m": 3.0, "anchors": True}
+    compat_defaults = {"anchors": False}  # logs written before the option resume with anchors=False
 
     def _setup(self) -> None:
         from pymoo.algorithms.moo.nsga2 import NSGA2 as _NSGA2
@@ -30,10 +36,11 @@ class NSGA2(Strategy):
         from pymoo.operators.sampling.rnd import IntegerRandomSampling
 
         o = self.options
+        sampling = self.initial_design(max(o["pop_size"], 2)) if o["anchors"] else IntegerRandomSampling()
         self.problem = Problem(n_var=self.space.n_var, n_obj=self.n_obj, n_ieq_constr=self.n_constr,
                                xl=self.space.xl, xu=self.space.xu, vtype=int)
         self.algorithm = _NSGA2(
-            pop_size=o["pop_size"], sampling=IntegerRandomSampling(),
+            pop_size=o["pop_size"], sampling=sampling,
             crossover=SBX(prob=1.0, eta=o["eta_c"], vtype=float, repair=RoundingRepair()),
             mutation=PM(prob=1.0, eta=o["eta_m"], vtype=float, repair=RoundingRepair()),
             eliminate_duplicates=True,

@@ -38,11 +38,15 @@ class TPE(Strategy):
     spot. The archs of one batch are distinct: a trial that decodes to an arch already in the batch (or already
     told) is discarded (marked failed, which TPE ignores) and asked again, up to ``20 * batch`` tries. ``batch=1``
     is exactly the sequential sampler of before (same proposals for the same seed, same log key).
+
+    ``anchors`` (default True): the largest and the smallest arch are enqueued (``study.enqueue_trial``) as the
+    first two trials; they count among the ``n_startup`` trials. ``anchors=False``: no enqueued trials, the
+    proposals of before the option existed.
     """
 
     name = "tpe"
-    defaults = {"n_startup": 10, "n_ei_candidates": 24, "batch": 1}
-    compat_defaults = {"batch": 1}  # logs written before the option resume
+    defaults = {"n_startup": 10, "n_ei_candidates": 24, "batch": 1, "anchors": True}
+    compat_defaults = {"batch": 1, "anchors": False}  # logs written before these options resume
 
     def _setup(self) -> None:
         import optuna
@@ -55,6 +59,10 @@ class TPE(Strategy):
             )
             self.study = optuna.create_study(directions=["minimize"] * self.n_obj, sampler=sampler)
         self._names = self.space.variable_names
+        if self.options["anchors"]:
+            with _quiet_optuna():
+                for x in self.anchor_genes():
+                    self.study.enqueue_trial({n: int(v) for n, v in zip(self._names, x)})
         self._trials: list = []
 
     def _ask_one(self) -> tuple:
