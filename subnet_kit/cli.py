@@ -136,9 +136,13 @@ def _quickstart_search(args: argparse.Namespace, supernet: Any, space: Any, task
               f"settings ({log.name})")
     full = space.largest()
     reference = {"arch": full.to_dict()}
+    row = result.reference()  # the search's own row of the full model (its strategy evaluates it first: anchors)
     for o in s.objectives:  # the full model, measured exactly as the search measured every sub-network
-        value, extras = o(full, s.context)
-        reference.update({o.name: value, **{f"{o.name}_{k}": v for k, v in extras.items()}})
+        if row is not None:
+            reference.update({c: row[c] for c in row.index if c == o.name or c.startswith(f"{o.name}_")})
+        else:
+            value, extras = o(full, s.context)
+            reference.update({o.name: value, **{f"{o.name}_{k}": v for k, v in extras.items()}})
     return result, reference
 
 

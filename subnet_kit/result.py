@@ -1,5 +1,6 @@
-"""What a search found: `Result` — the history of evaluations, the constrained Pareto front, hypervolume and its
-curve, picking one arch, the report of a search that found nothing feasible, and CSV / JSON persistence.
+"""What a search found: `Result` — the history of evaluations, the constrained Pareto front, the full model as the
+reference row (column ``full_model``, `Result.reference`), hypervolume and its curve, picking one arch, the report
+of a search that found nothing feasible, and CSV / JSON persistence.
 
 Scope: reading and presenting a finished (or running) search's records; the computations themselves are
 `pareto.py`'s, the records come from `search.Search` or from a log (`Result.from_log`, see `_log.py`).
@@ -18,7 +19,7 @@ import numpy as np
 from ._log import json_default, read_log
 from .objectives import Constraint
 from .pareto import default_bounds, hypervolume, hypervolume_curve, pareto_chart, pareto_mask
-from .space import Arch
+from .space import Arch, SearchSpace
 
 __all__ = ["Result"]
 
@@ -30,14 +31,36 @@ class Result:
     ``history``: one row per evaluation, in order — ``eval`` (0-based), ``arch`` (JSON, `Arch.from_json`), one
     column per objective and per constrained metric, extra columns ``<objective>_<field>`` (e.g.
     ``latency_iqr_ms``), ``feasible``, ``violation`` (summed relative constraint violation), ``time_s`` (wall time
-    of the evaluation) and ``elapsed_s`` (since the search started, across resumes).
+    of the evaluation), ``elapsed_s`` (since the search started, across resumes) and ``full_model`` (True for the
+    row of the space's largest arch, every gene at its upper bound: the full model when the space keeps the
+    model's bounds; kept by `pareto`, returned by `reference`).
+
+    ``full_model`` needs the search space: ``meta["space"]`` (``SearchSpace.to_dict()``), which `Search` and
+    `from_log` set; a result without it (e.g. a JSON file written before the column existed) has no such column.
     """
 
     history: Any  # pandas.DataFrame
     objectives: list[str]  # names of the minimised objectives (columns of history)
     units: dict[str, str] = field(default_factory=dict)  # unit of each objective / metric column
     constraints: list[str] = field(default_factory=list)  # as text, e.g. "latency <= 15 ms"
-    meta: dict[str, Any] = field(default_factory=dict)  # strategy, seed, budget, stop_reason, predictor, ...
+    meta: dict[str, Any] = field(default_factory=dict)  # strategy, seed, budget, stop_reason, predictor, space, ...
+
+    def __post_init__(self) -> None:
+        largest = self.largest_arch
+        if largest is not None:
+            h = self.history.copy()
+            h["full_model"] = [Arch.from_json(a) == largest for a in h["arch"]] if len(h) else []
+            self.history = h.astype({"full_model": bool})
+
+    @property
+    def largest_arch(self) -> Arch | None:
+        """The largest arch of the searched space (``space.decode(space.xu)``), or None when ``meta`` holds no
+        ``space``."""
+        space = self.meta.get("space")
+        if space is None:
+            return None
+        s = SearchSpace.from_dict(space)
+        return s.decode(s.xu)
 
     # ---- the front --------------------------------------------------------------------------------------------
     @property
@@ -56,8 +79,20 @@ class Result:
         return pareto_mask(self.F, self.cv)
 
     def pareto(self) -> Any:
-        """The Pareto front: feasible, non-dominated rows of the history, sorted by the first objective."""
+        """The Pareto front: feasible, non-dominated rows of the history, sorted by the first objective (with every
+        column of the history, ``full_model`` included)."""
         return self.history[self.pareto_mask()].sort_values([*self.objectives, "eval"]).reset_index(drop=True)
+
+    def reference(self) -> Any:
+        """The history row of the full model (the space's largest arch; ``full_model`` True), to compare every
+        front point with, e.g. ``result.pareto()["error"] - result.reference()["error"]``; None when it has not been
+        evaluated (nothing evaluated yet, or a strategy run with ``anchors=False`` that never proposed it). Raises a
+        ValueError when the result does not know its search space (no ``meta["space"]``)."""
+        if self.largest_arch is None:
+            raise ValueError("this result does not know its search space (meta['space'], set by Search and "
+                             "Result.from_log), so it cannot tell which row is the full model")
+        rows = self.history[self.history["full_model"].astype(bool)]
+        return rows.iloc[0] if len(rows) else None
 
     def archs(self, rows: Any = None) -> list[Arch]:
         """The `Arch` of each row of ``rows`` (a DataFrame of history rows; default: the Pareto front)."""
@@ -168,7 +203,8 @@ class Result:
         """The result as far as a search log goes (e.g. of a search still running, or killed)."""
         header, records, _ = read_log(Path(path))
         return cls(_frame(records, header["objectives"]), header["objectives"], header["units"],
-                   header["key"]["constraints"], {"log": str(path), **header.get("meta", {})})
+                   header["key"]["constraints"], {"log": str(path), "space": header["key"]["space"],
+                                                   **header.get("meta", {})})
 
     # ---- display ----------------------------------------------------------------------------------------------
     def chart(self, x: str | None = None, y: str | None = None, title: str | None = None) -> Any:

@@ -490,7 +490,7 @@ class Search:
             "objective_settings": [o.config() for o in self.measures], "device": self._device(),
             "predictor": self.predictor.to_dict() if self.predictor else None,
             "replayed": min(len(self._replay), len(self.records)),
-            "workers": self.executor.workers,
+            "workers": self.executor.workers, "space": self.space.to_dict(),  # Result's full_model column
         }
         names = [o.name for o in self.objectives]
         return Result(_frame(self.records, names), names, self.units, [str(c) for c in self.constraints], meta)

@@ -306,7 +306,8 @@ class SearchDashboard(StaticRepr, W.VBox):
             return ""
         front = result.pareto()
         cols = ["eval", *result.objectives]
-        rows = [{**{c: r[c] for c in cols}, "arch": Arch.from_json(r["arch"]).short()}
+        rows = [{**{c: r[c] for c in cols},
+                 "arch": Arch.from_json(r["arch"]).short() + (" (full model)" if r.get("full_model", False) else "")}
                 for _, r in front.head(limit).iterrows()]
         more = f"<i>… and {len(front) - limit} more</i>" if len(front) > limit else ""
         return f"<b>Pareto front</b> ({len(front)} of {len(result.history)} evaluations){html_table(rows)}{more}"
