@@ -14,10 +14,13 @@ strategy is one file plus one import line here.
 ``tpe``     `TPE`           Optuna's multi-objective TPE sampler (model-based) through ask/tell
 ``linas``   `LINAS`         predictor-assisted evolution: ridge-ensemble surrogates screen many offspring per
                             generation, only the most promising are evaluated
+``gp``      `GP`            multi-objective Bayesian optimisation: Optuna's GPSampler (logEHVI, constrained), for small
+                            budgets
 =========  ==============  =====================================================================================
 """
 
 from .base import STRATEGIES, Strategy, make_strategy
+from .gp import GP
 from .linas import LINAS
 from .local import LocalSearch
 from .morea import MOREA
@@ -25,4 +28,4 @@ from .nsga2 import NSGA2
 from .random import RandomSearch
 from .tpe import TPE
 
-__all__ = ["STRATEGIES", "Strategy", "make_strategy", "RandomSearch", "LocalSearch", "NSGA2", "MOREA", "TPE", "LINAS"]
+__all__ = ["STRATEGIES", "Strategy", "make_strategy", "RandomSearch", "LocalSearch", "NSGA2", "MOREA", "TPE", "LINAS", "GP"]
