@@ -60,7 +60,7 @@ def test_all_strategies_are_registered_and_exported():
     import subnet_kit
     import subnet_kit.strategies as strategies
 
-    assert set(STRATEGIES) == {"random", "local", "nsga2", "morea", "tpe"}
+    assert set(STRATEGIES) == {"random", "local", "nsga2", "morea", "tpe", "gp", "linas"}
     exported = [getattr(strategies, n) for n in strategies.__all__]
     assert all(cls in exported for cls in STRATEGIES.values())  # every registered class importable from the package
     for name in ("search", "Search", "Result", "Callback", "Latency", "Constraint", "LatencyPredictor"):
@@ -400,7 +400,7 @@ def test_result_front_hypervolume_best_and_round_trips(tmp_path):
 
 # ---- bad input: one clear ValueError each ----------------------------------------------------------------------
 def test_unknown_strategy():
-    with pytest.raises(ValueError, match="unknown strategy 'cmaes'; allowed: local, morea, nsga2, random, tpe"):
+    with pytest.raises(ValueError, match="unknown strategy 'cmaes'; allowed: gp, linas, local, morea, nsga2, random, tpe"):
         search(None, SPACE, None, OBJ, strategy="cmaes")
     with pytest.raises(ValueError, match="unknown option.*pop_sz for strategy 'nsga2'; allowed: pop_size=20"):
         search(None, SPACE, None, OBJ, strategy="nsga2", strategy_options={"pop_sz": 4})

@@ -38,7 +38,7 @@ def same(a, b) -> bool:
 def test_registered_under_its_name():
     assert STRATEGIES["linas"] is LINAS
     s = make_strategy("linas", SPACE, n_obj=2)
-    assert s.options == {"n_init": 20, "batch": 20, "n_candidates": 1000, "kappa": 1.0, "anchors": True}
+    assert s.options == {"n_init": 10, "batch": 5, "n_candidates": 1000, "kappa": 0.5, "anchors": True}
     assert s.config() == {"name": "linas", **s.options}
     assert "anchors" not in make_strategy("linas", SPACE, n_obj=2, anchors=False).config()  # the compat rule
 
@@ -156,5 +156,5 @@ def test_one_objective_and_several_constraints_run():
 def test_bad_options_are_one_clear_error(option, value, match):
     with pytest.raises(ValueError, match=match):
         make_strategy("linas", SPACE, n_obj=2, **{**SMALL, option: value})
-    with pytest.raises(ValueError, match="allowed: n_init=20, batch=20"):
+    with pytest.raises(ValueError, match="allowed: n_init=10, batch=5"):
         make_strategy("linas", SPACE, n_obj=2, pop_size=10)

@@ -338,7 +338,7 @@ def test_save_chart_png_and_svg(tiny, space, tmp_path):
 
 
 def test_dashboard_rejects_bad_input(tiny, space):
-    with pytest.raises(ValueError, match="allowed: local, morea, nsga2, random, tpe"):
+    with pytest.raises(ValueError, match="allowed: gp, linas, local, morea, nsga2, random, tpe"):
         SearchDashboard(tiny, space, None, objectives=["params"], strategy="genetic")
     with pytest.raises(ValueError, match="SpaceEditor's setting is impossible"):
         SearchDashboard(tiny, None, None, objectives=["params"])
