@@ -194,6 +194,22 @@ def run_synetune(name: str, table: Table, pair: str, budget: int, seed: int, pyt
     return json.loads(out.stdout)["order"]
 
 
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(folder: str, synetune_python: str | None, latency: np.ndarray | None) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    table = Table(Path(folder))
+    table.latency = latency
+    _WORKER.update(table=table, synetune_python=synetune_python)
+
+
+def _worker_run(name: str, pair: str, budget: int, seed: int, runs_dir: str) -> tuple[list[int], float]:
+    return cached_run(name, _WORKER["table"], pair, budget, seed, Path(runs_dir), _WORKER["synetune_python"])
+
+
 def source_digest(name: str) -> str:
     """The code a run depends on: the strategy's module (ours) or the Optuna version (peers)."""
     if name in STRATEGIES:
@@ -291,8 +307,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     orders: dict[str, dict[str, list[list[int]]]] = {p: {} for p in args.pairs}
     seconds: dict[str, dict[str, float]] = {p: {} for p in args.pairs}
     jobs = [(p, n, s) for p in args.pairs for n in names for s in range(args.seeds)]
-    for pair, name, seed in tqdm(jobs, desc="runs", disable=args.no_progress):
-        order, sec = cached_run(name, table, pair, top, seed, runs_dir, args.synetune_python)
+    done = {}
+    if args.jobs > 1:  # runs in parallel processes (each a cached file; the GP ones take minutes)
+        import concurrent.futures as cf
+        import multiprocessing as mp
+
+        with cf.ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn"), initializer=_worker_init,
+                                    initargs=(str(folder), args.synetune_python, table.latency)) as pool:
+            futures = {pool.submit(_worker_run, name, pair, top, seed, str(runs_dir)): (pair, name, seed)
+                       for pair, name, seed in jobs}
+            for f in tqdm(cf.as_completed(futures), total=len(futures), desc="runs", disable=args.no_progress):
+                done[futures[f]] = f.result()
+    for pair, name, seed in tqdm(jobs, desc="runs", disable=args.no_progress or args.jobs > 1):
+        order, sec = done.get((pair, name, seed)) or cached_run(name, table, pair, top, seed, runs_dir,
+                                                                  args.synetune_python)
         orders[pair].setdefault(name, []).append(order)
         seconds[pair][name] = seconds[pair].get(name, 0.0) + sec
 
@@ -453,6 +481,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--no-measure", action="store_true", help="do not re-measure the fronts' latencies")
     p.add_argument("--synetune-python", default=None, help="Python of an environment with syne-tune (see "
                                                              "peer_synetune.py); without it the syne-tune peers are skipped")
+    p.add_argument("--jobs", type=int, default=1, help="runs in parallel processes (each on one thread)")
     p.add_argument("--out", default=None)
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)

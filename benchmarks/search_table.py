@@ -172,6 +172,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--max-tokens", type=int, default=16384, help="tokens per evaluation batch")
     p.add_argument("--make-bundle", default=None, metavar="DIR", help="write a self-contained bundle and stop")
     p.add_argument("--bundle", default=None, metavar="DIR", help="evaluate a bundle (no embedded packages needed)")
+    p.add_argument("--archs", default=None, metavar="FILE", help="a JSON list of archs (Arch.to_json strings) to "
+                   "evaluate instead of the whole space (a bundle's archs.json is used when present)")
     p.add_argument("--limit", type=int, default=None, help="only the first N archs (a smoke test)")
     p.add_argument("--check", type=int, default=0, help="compare N archs with subnet_kit.evaluate first")
     p.add_argument("--save-every", type=int, default=500)
@@ -202,7 +204,14 @@ def main(argv: list[str] | None = None) -> None:
             return
         model = model.to(args.device)
     model.eval()
-    archs = all_archs(space)[: args.limit]
+    archs_file = Path(args.archs) if args.archs else (Path(args.bundle) / "archs.json" if args.bundle and
+                                                        (Path(args.bundle) / "archs.json").is_file() else None)
+    if archs_file is not None:  # a given list of archs (JSON strings of Arch.to_json) instead of the whole space
+        from subnet_kit.space import Arch
+
+        archs = [Arch.from_json(a) for a in json.loads(archs_file.read_text())][: args.limit]
+    else:
+        archs = all_archs(space)[: args.limit]
     sets = {s: Batches(tokens[s], model.shape.pad_token_id, args.device, args.max_tokens) for s in SPLITS}
     log(f"{len(archs)} archs of the {settings['space']} space, {[sets[s].n for s in SPLITS]} examples, "
         f"{[len(sets[s].batches) for s in SPLITS]} batches, device {args.device}")
