@@ -51,7 +51,7 @@ from subnet_kit.objectives import FunctionObjective
 from subnet_kit.pareto import default_bounds, hypervolume, pareto_mask
 from subnet_kit.search import search
 from subnet_kit.space import SearchSpace, count_params
-from subnet_kit.strategies import STRATEGIES
+from subnet_kit.strategies import DEFAULT_STRATEGY, STRATEGIES
 
 OURS = ("random", "nsga2", "morea", "local", "tpe", "gp", "linas")
 PEERS = ("optuna-nsga2", "optuna-tpe", "optuna-gp", "synetune-morea", "synetune-ehvi")
@@ -408,6 +408,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     beats = bool(best) and all(checks[p][str(b)]["beats_every_peer"] for p in args.pairs for b in goal_budgets)
     goal_hv = bool(best) and all((100 not in args.budgets or checks[p]["100"]["best_median"] >= 0.97) and
                                  (50 not in args.budgets or checks[p]["50"]["best_median"] >= 0.95) for p in args.pairs)
+    default = DEFAULT_STRATEGY if DEFAULT_STRATEGY in names else None
+    default_check = None
+    if default and best:  # the library's default beside the measured best: within noise at each budget >= 50?
+        default_check = {"name": default, "mean_of_medians": mean_med.get(default), "is_best": default == best,
+                         "within_noise_of_best": {p: {str(b): default == best or default in checks[p][str(b)]["within_noise_of"]
+                                                      for b in scored} for p in args.pairs}}
     result_summary = {
         **{f"hv_ratio_at_{b}": {p: summary[p][f"hv_ratio_at_{b}"] for p in args.pairs} for b in args.budgets},
         "best_of_ours": best, "best_by": f"mean of the medians over both pairs at budgets {scored}",
@@ -416,6 +422,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "goal": "our best: median test hv_ratio >= 0.97 at 100 and >= 0.95 at 50, and >= every peer's (random "
                 "included) median at 50, 100 and 200, for both objective pairs",
         "goal_met": bool(beats and goal_hv),
+        "default_strategy": default_check,
         "evals_to_random_at_top": {p: {n: out["pairs"][p]["strategies"][n].get("evals_to_random_at_top", {}).get("median")
                                        for n in names} for p in args.pairs},
     }

@@ -2,7 +2,7 @@
 
 ``subnet-kit quickstart`` is the main job, on the embedded defaults: train the weight-sharing super-network with the
 default recipe (`trained_supernet`; the same cache entry as ``search`` and the notebooks, so it trains once), run a
-short NSGA-II search of validation error against latency (its log ``search-<settings>.jsonl`` is resumed, so a
+short search (the default strategy, `strategies.DEFAULT_STRATEGY`) of validation error against latency (its log ``search-<settings>.jsonl`` is resumed, so a
 second run with the same settings replays it), print the Pareto front with the full model as a reference row, save
 the chart, deploy the most accurate sub-network within a latency budget (default half the full model's latency):
 extract, save, reload, export to ONNX (ONNX Runtime's fusions where they apply; INT8 only with ``--int8``), and print
@@ -37,7 +37,7 @@ from .recipes import (
 from .space import GRANULARITIES, Arch
 
 
-QUICKSTART_BUDGET = 40  # distinct sub-networks the quickstart's search evaluates (two NSGA-II generations of 20)
+QUICKSTART_BUDGET = 40  # distinct sub-networks the quickstart's search evaluates
 QUICKSTART_EVAL_LIMIT = 300  # validation sentences behind each error value of the quickstart's search
 
 
@@ -45,6 +45,7 @@ def _quickstart(args: argparse.Namespace) -> int:
     import torch
 
     from .deploy import Timing, deploy
+    from .strategies import DEFAULT_STRATEGY
 
     t_start = time.perf_counter()
     out = Path(args.out)
@@ -57,12 +58,13 @@ def _quickstart(args: argparse.Namespace) -> int:
     supernet, space, task, trained = trained_supernet(args.model, task, args.space, train_steps=steps.steps,
                                                       lr=args.train_lr, seed=args.seed, progress=not args.no_progress)
     print(f"super-network: {supernet}\nspace: {space}\n1. weight-sharing super-network: {_training_line(trained)}")
-    print(f"\n2. NSGA-II search of validation error (first {args.eval_limit} sentences) against {args.latency_mode} "
+    print(f"\n2. {DEFAULT_STRATEGY} search of validation error (first {args.eval_limit} sentences) against {args.latency_mode} "
           f"latency (batch 1 x 64 tokens, {torch.get_num_threads()} CPU thread(s)), {args.budget} sub-networks")
     result, reference = _quickstart_search(args, supernet, space, task, out)
     budget_ms = budget_ms if budget_ms is not None else share * reference["latency"]
     pick = result.best(by="error", latency=budget_ms) if (result.history["latency"] <= budget_ms).any() else None
-    front = _write_result(result, out, f"{args.model} on {task.name}: {len(result.history)} evaluations (nsga2)",
+    front = _write_result(result, out, f"{args.model} on {task.name}: {len(result.history)} evaluations "
+                          f"({result.meta['strategy']['name']})",
                           chart=_quickstart_chart(result, reference, budget_ms, pick))
     _print_front(result, front, reference, pick, space)
     budget_text = f"{budget_ms:.2f} ms" + (f" ({share:.0%} of the full model's {reference['latency']:.2f} ms)"
@@ -112,7 +114,7 @@ def _latency_budget(text: str) -> tuple[float | None, float | None]:
 
 
 def _quickstart_search(args: argparse.Namespace, supernet: Any, space: Any, task: Any, out: Path) -> tuple[Any, dict]:
-    """The quickstart's NSGA-II search (its log ``search-<settings>.jsonl`` in ``out`` is resumed when the same
+    """The quickstart's search (the default strategy) (its log ``search-<settings>.jsonl`` in ``out`` is resumed when the same
     settings ran before, so a second run replays it) and the full model evaluated with the same objectives."""
     import hashlib
 
@@ -121,14 +123,16 @@ def _quickstart_search(args: argparse.Namespace, supernet: Any, space: Any, task
     from .objectives import MeasureSettings
     from .onnx_runtime import weights_fingerprint
     from .search import Search
+    from .strategies import DEFAULT_STRATEGY
 
     settings = MeasureSettings(eval_limit=args.eval_limit, latency_mode=args.latency_mode, threads=args.threads,
                                seq_len=min(64, supernet.dims.max_position))
     objectives = [settings.objective("error"), settings.objective("latency")]
     key = {"weights": weights_fingerprint(supernet), "task": task.name, "space": args.space, "seed": args.seed,
-           "eval_limit": args.eval_limit, "latency_mode": args.latency_mode, "threads": torch.get_num_threads()}
+           "eval_limit": args.eval_limit, "latency_mode": args.latency_mode, "threads": torch.get_num_threads(),
+           "strategy": DEFAULT_STRATEGY}  # a new default strategy starts a new log instead of refusing the old one
     log = out / f"search-{hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]}.jsonl"
-    s = Search(supernet, space, task, objectives, strategy="nsga2", budget=args.budget, seed=args.seed, log=log,
+    s = Search(supernet, space, task, objectives, strategy=DEFAULT_STRATEGY, budget=args.budget, seed=args.seed, log=log,
                resume=True, progress=not args.no_progress)
     result = s.run()
     if result.meta["replayed"]:
@@ -445,7 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--no-progress", action="store_true")
     q.set_defaults(func=_quickstart)
 
-    from .strategies import STRATEGIES
+    from .strategies import DEFAULT_STRATEGY, STRATEGIES
 
     s = sub.add_parser("search", help="multi-objective search: history, Pareto front, chart, extracted sub-networks")
     s.add_argument("--model", default="minilm-l6", help="embedded model name, hub name or local BERT directory")
@@ -454,7 +458,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--space", default="per-layer", choices=GRANULARITIES, help="search-space granularity")
     s.add_argument("--objectives", default="error,latency",
                    help="comma-separated, all minimised: error, params, flops, latency (ms), memory (bytes)")
-    s.add_argument("--strategy", default="nsga2", choices=sorted(STRATEGIES))
+    s.add_argument("--strategy", default=DEFAULT_STRATEGY, choices=sorted(STRATEGIES),
+                   help=f"default {DEFAULT_STRATEGY} (the best of benchmarks/bench_search.py)")
     s.add_argument("--strategy-option", action="append", metavar="KEY=VALUE", help="e.g. pop_size=40 (repeatable)")
     s.add_argument("--budget", type=int, default=100, help="distinct sub-networks to evaluate")
     s.add_argument("--constraint", action="append", metavar="EXPR",

@@ -66,7 +66,7 @@ from .objectives import (
 from .pareto import HypervolumeTracker, default_bounds, pareto_mask
 from .result import Result, _frame
 from .space import Arch, SearchSpace
-from .strategies import STRATEGIES, Strategy, make_strategy
+from .strategies import DEFAULT_STRATEGY, STRATEGIES, Strategy, make_strategy
 from .executor import make_executor
 
 __all__ = ["search", "Search", "Result", "Callback", "InfeasibleWarning", "LOG_VERSION"]
@@ -131,7 +131,7 @@ class Search:
         task: Any,
         objectives: Sequence["str | Objective | Callable[[Arch], Any]"],
         *,
-        strategy: "str | type[Strategy] | Strategy" = "nsga2",
+        strategy: "str | type[Strategy] | Strategy" = DEFAULT_STRATEGY,
         budget: int = 100,
         seed: int = 0,
         constraints: Iterable[Any] | None = None,
@@ -518,7 +518,7 @@ def search(
     space: SearchSpace,
     task: Any,
     objectives: Sequence["str | Objective | Callable[[Arch], Any]"],
-    strategy: "str | type[Strategy] | Strategy" = "nsga2",
+    strategy: "str | type[Strategy] | Strategy" = DEFAULT_STRATEGY,
     budget: int = 100,
     seed: int = 0,
     callbacks: Iterable[Callback] | None = None,

@@ -484,7 +484,9 @@ def test_cli_search_bad_input_is_one_clear_line_before_any_work(capsys):
         (["--budget", "0"], "--budget must be >= 1"),
         (["--objectives", "error,accuracy"], "unknown objective 'accuracy'"),
         (["--strategy-option", "pop_size"], "KEY=VALUE"),
-        (["--strategy-option", "popsize=4"], "unknown option(s) popsize for strategy 'nsga2'; allowed: pop_size=20"),
+        (["--strategy", "nsga2", "--strategy-option", "popsize=4"],
+         "unknown option(s) popsize for strategy 'nsga2'; allowed: pop_size=20"),
+        (["--strategy-option", "popsize=4"], "unknown option(s) popsize for strategy 'linas'"),  # the default
         (["--constraint", "speed <= 3"], "constraint 'speed <= 3' is on 'speed', which is neither an objective"),
         (["--constraint", "latency == 3"], "NAME <= NUMBER"),
     ]:

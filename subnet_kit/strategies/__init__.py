@@ -28,4 +28,9 @@ from .nsga2 import NSGA2
 from .random import RandomSearch
 from .tpe import TPE
 
-__all__ = ["STRATEGIES", "Strategy", "make_strategy", "RandomSearch", "LocalSearch", "NSGA2", "MOREA", "TPE", "LINAS", "GP"]
+__all__ = ["STRATEGIES", "DEFAULT_STRATEGY", "Strategy", "make_strategy", "RandomSearch", "LocalSearch", "NSGA2", "MOREA",
+           "TPE", "LINAS", "GP"]
+
+#: The strategy of `search()`, `Search`, the CLI and the dashboard when none is named: the one that measured best in
+#: ``benchmarks/bench_search.py`` (``benchmarks/results/search.json``: ``summary.best_of_ours``).
+DEFAULT_STRATEGY = "linas"

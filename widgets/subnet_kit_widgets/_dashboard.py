@@ -30,7 +30,7 @@ from subnet_kit.objectives import MeasureSettings, resolve_objectives
 from subnet_kit.pareto import axes
 from subnet_kit.search import Result, Search
 from subnet_kit.space import Arch, SearchSpace
-from subnet_kit.strategies import STRATEGIES
+from subnet_kit.strategies import DEFAULT_STRATEGY, STRATEGIES
 
 from ._arch import ArchView
 from ._charts import LIVE_TITLE, ROW_FIELDS, SELECTION, hv_live_chart, hv_rows, pareto_live_chart, pareto_rows
@@ -63,7 +63,7 @@ class SearchDashboard(StaticRepr, W.VBox):
 
     def __init__(self, supernet: Any, space: SearchSpace | None, task: Any = None,
                  objectives: "ObjectivePicker | Sequence[Any]" = ("error", "params"), *,
-                 strategy: str = "nsga2", budget: int = 40, seed: int = 0, eval_limit: int | None = 500,
+                 strategy: str = DEFAULT_STRATEGY, budget: int = 40, seed: int = 0, eval_limit: int | None = 500,
                  constraints: Sequence[Any] = (), x: str | None = None, y: str | None = None,
                  live: str = "data", min_interval_s: float = 0.2, yield_s: float = 0.0,
                  workers: int = 1, ray_address: str | None = None, **search_options: Any) -> None:

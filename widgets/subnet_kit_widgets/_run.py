@@ -19,7 +19,7 @@ import traitlets as T
 from subnet_kit.objectives import noisy_latency_note
 from subnet_kit.search import Result, Search
 from subnet_kit.space import Arch
-from subnet_kit.strategies import STRATEGIES
+from subnet_kit.strategies import DEFAULT_STRATEGY, STRATEGIES
 
 STATES = ("ready", "running", "stopped", "done", "failed")
 
@@ -29,7 +29,7 @@ class SearchRun(T.HasTraits):
     changing ``strategy`` or ``seed`` (or calling `discard`) makes the next `begin` build a new one, a larger
     ``budget`` extends the current one."""
 
-    strategy = T.Unicode("nsga2")  # the next search's strategy (one of subnet_kit.strategies.STRATEGIES)
+    strategy = T.Unicode(DEFAULT_STRATEGY)  # the next search's strategy (one of subnet_kit.strategies.STRATEGIES)
     budget = T.Int(40)  # distinct archs the search evaluates in all
     seed = T.Int(0)  # the next search's seed
     n = T.Int(0)  # evaluations in the history
