@@ -50,8 +50,9 @@ class GP(Strategy):
     Cost: each ask after the startup fits the GPs (one per objective and per constraint) and optimises the
     acquisition (2048 quasi-random candidates, then local search on the integer grid from the best of them and from
     points of the current front); it grows with the trials told and with the number of genes. Measured with one
-    thread on a busy 2-core machine: about 2 to 2.6 s per ask with 5 to 14 trials told on the 4-gene ``uniform``
-    space of MiniLM, while a 25-evaluation search of the 14-gene ``per-layer`` space did not finish in 12 minutes.
+    thread on a busy 2-core machine (load 5-6): about 2 to 2.6 s per ask with 5 to 14 trials told on the 4-gene
+    ``uniform`` space of MiniLM, and 0.7 to 2.4 s per ask with 10 to 70 told on the 14-gene ``per-layer`` space
+    (a cheap two-objective test function); a 200-evaluation run of ``benchmarks/bench_search.py`` took 280-350 s.
     It is worth it when evaluations are expensive and the budget is
     small (tens to a hundred or two evaluations): each proposal uses everything evaluated so far. For large
     budgets of cheap evaluations, ``nsga2``, ``morea`` or ``tpe`` cost far less per proposal.
