@@ -53,7 +53,9 @@ def test_tpe_batch_proposes_distinct_archs_deterministically(space):
 def test_tpe_batch_one_is_the_sequential_sampler(space):
     s = make_strategy("tpe", space, 2)
     assert len(s.ask()) == 1
-    assert s.config() == {"name": "tpe", "n_startup": 10, "n_ei_candidates": 24}  # logs written before still resume
+    assert s.config() == {"name": "tpe", "n_startup": 10, "n_ei_candidates": 24, "anchors": True}
+    old = make_strategy("tpe", space, 2, anchors=False)  # logs written before batch and anchors existed still resume
+    assert old.config() == {"name": "tpe", "n_startup": 10, "n_ei_candidates": 24}
     assert make_strategy("tpe", space, 2, batch=2).config()["batch"] == 2
     assert make_strategy("tpe", space, 2, batch=2).study.sampler._constant_liar is True
 

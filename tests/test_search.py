@@ -502,7 +502,7 @@ def test_cli_search_writes_everything_and_resumes(tmp_path, capsys):
     from subnet_kit.cli import main
 
     args = ["search", "--train-steps", "2", "--eval-limit", "32", "--threads", "1", "--out", str(tmp_path),
-            "--no-progress", "--strategy-option", "pop_size=4", "--latency-seq-len", "32"]
+            "--no-progress", "--strategy", "nsga2", "--strategy-option", "pop_size=4", "--latency-seq-len", "32"]
     assert main([*args, "--budget", "5"]) == 0, capsys.readouterr().err
     out = capsys.readouterr().out
     assert "Pareto front" in out and "hypervolume" in out
