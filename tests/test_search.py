@@ -18,7 +18,7 @@ import torch
 from subnet_kit import Arch, SearchSpace
 from subnet_kit.objectives import Latency
 from subnet_kit.search import Callback, InfeasibleWarning, Result, Search, search
-from subnet_kit.strategies import STRATEGIES, Strategy
+from subnet_kit.strategies import DEFAULT_STRATEGY, STRATEGIES, Strategy
 
 from conftest import sigkill_after_evaluations
 
@@ -65,6 +65,18 @@ def test_all_strategies_are_registered_and_exported():
     assert all(cls in exported for cls in STRATEGIES.values())  # every registered class importable from the package
     for name in ("search", "Search", "Result", "Callback", "Latency", "Constraint", "LatencyPredictor"):
         assert name in subnet_kit.__all__ and hasattr(subnet_kit, name)
+
+
+def test_the_default_strategy_is_the_measured_best():
+    """`DEFAULT_STRATEGY` (search(), Search, the CLI, the dashboard) follows ``benchmarks/results/search.json``: the
+    best of ours by the benchmark's own summary, and the record names it as the default it measured beside."""
+    summary = json.loads((Path(__file__).resolve().parents[1] / "benchmarks/results/search.json").read_text())["summary"]
+    assert DEFAULT_STRATEGY == summary["best_of_ours"] and DEFAULT_STRATEGY in STRATEGIES
+    assert summary["default_strategy"]["name"] == DEFAULT_STRATEGY and summary["default_strategy"]["is_best"]
+    import inspect
+
+    assert inspect.signature(search).parameters["strategy"].default == DEFAULT_STRATEGY
+    assert inspect.signature(Search).parameters["strategy"].default == DEFAULT_STRATEGY
 
 
 @pytest.mark.parametrize("module", ["subnet_kit.search", "subnet_kit.objectives", "subnet_kit.pareto",
@@ -486,7 +498,7 @@ def test_cli_search_bad_input_is_one_clear_line_before_any_work(capsys):
         (["--strategy-option", "pop_size"], "KEY=VALUE"),
         (["--strategy", "nsga2", "--strategy-option", "popsize=4"],
          "unknown option(s) popsize for strategy 'nsga2'; allowed: pop_size=20"),
-        (["--strategy-option", "popsize=4"], "unknown option(s) popsize for strategy 'linas'"),  # the default
+        (["--strategy-option", "popsize=4"], f"unknown option(s) popsize for strategy '{DEFAULT_STRATEGY}'"),
         (["--constraint", "speed <= 3"], "constraint 'speed <= 3' is on 'speed', which is neither an objective"),
         (["--constraint", "latency == 3"], "NAME <= NUMBER"),
     ]:

@@ -33,4 +33,4 @@ __all__ = ["STRATEGIES", "DEFAULT_STRATEGY", "Strategy", "make_strategy", "Rando
 
 #: The strategy of `search()`, `Search`, the CLI and the dashboard when none is named: the one that measured best in
 #: ``benchmarks/bench_search.py`` (``benchmarks/results/search.json``: ``summary.best_of_ours``).
-DEFAULT_STRATEGY = "linas"
+DEFAULT_STRATEGY = "gp"
