@@ -28,8 +28,9 @@ log when resuming, and the live hypervolume. The `Result` it builds is `result.p
   strategy is told the batch in its own order once it is answered, so nothing else changes: no arch twice, budget
   = distinct archs, the same resume (a batch's logged records are replayed whatever order they arrived in, with any
   worker count). ``workers=1`` (the default) evaluates in this process. Workers only run archs of the same batch
-  at once, so the batch bounds the parallelism: ``nsga2``'s ``pop_size``; the ``batch`` option of ``random``,
-  ``tpe``, ``morea`` and ``local`` (1 by default for the last three: pass e.g. ``strategy_options={"batch": 2}``).
+  at once, so the batch bounds the parallelism: ``nsga2``'s ``pop_size``; the ``batch`` option of the others
+  (1 by default for ``gp``, ``tpe``, ``morea`` and ``local``: pass e.g. ``strategy_options={"batch": 2}``); a
+  `ParallelismWarning` says so when ``workers`` exceeds it.
 * **Constraints** (``"latency <= 15"``) are passed to the strategy as values ``G <= 0`` (pymoo's inequality
   constraints for ``nsga2``, Optuna's for ``tpe``, constrained Pareto ranks for the others) and decide which
   evaluations are ``feasible``; the Pareto front and hypervolume use feasible evaluations only.
@@ -69,7 +70,7 @@ from .space import Arch, SearchSpace
 from .strategies import DEFAULT_STRATEGY, STRATEGIES, Strategy, make_strategy
 from .executor import make_executor
 
-__all__ = ["search", "Search", "Result", "Callback", "InfeasibleWarning", "LOG_VERSION"]
+__all__ = ["search", "Search", "Result", "Callback", "InfeasibleWarning", "ParallelismWarning", "LOG_VERSION"]
 
 LATENCY_MODES = ("measured", "predicted")
 HV_MIN_POINTS = 10  # feasible evaluations that fix the live hypervolume's box when no ``ref`` is given
@@ -97,6 +98,24 @@ class Callback:
 class InfeasibleWarning(UserWarning):
     """`Search.run` ended with no evaluated arch meeting the constraints (the message is
     `Result.infeasible_message`); filter it with ``warnings.simplefilter("ignore", InfeasibleWarning)``."""
+
+
+class ParallelismWarning(UserWarning):
+    """``workers`` exceeds the archs the strategy proposes per ask (its ``batch`` or ``pop_size`` option), so some
+    workers stay idle; the message names the option that would use them all."""
+
+
+def _parallelism_warning(strategy: Strategy, workers: int) -> str | None:
+    """The `ParallelismWarning` message when ``workers`` > the strategy's proposals per ask, else None."""
+    for option in ("batch", "pop_size"):
+        per_ask = strategy.options.get(option)
+        if isinstance(per_ask, (int, np.integer)) and not isinstance(per_ask, bool):
+            if workers <= per_ask:
+                return None
+            return (f"workers={workers}, but strategy {strategy.name!r} proposes {int(per_ask)} arch(s) per ask "
+                    f"(option {option}) and workers only evaluate archs of the same ask, so at most {int(per_ask)} "
+                    f"run at once; pass strategy_options={{{option!r}: {workers}}} to keep every worker busy")
+    return None
 
 
 def _check_count(n: Any, what: str) -> int:
@@ -163,6 +182,8 @@ class Search:
         self.ref = None if ref is None else np.asarray(ref, dtype=float)  # the live hypervolume's reference point
         self.strategy = make_strategy(strategy, space, len(objs), len(self.constraints), self.seed,
                                       **(strategy_options or {}))
+        if (message := _parallelism_warning(self.strategy, self.executor.workers)) is not None:
+            warnings.warn(message, ParallelismWarning, stacklevel=2)
         self.log = Path(log) if log is not None else None
         self._log = SearchLog(self.log, resume) if self.log is not None else None  # refuses an existing log early
         self.predictor = self._latency_predictor(latency, [*objs, *mets], predictor_samples)

@@ -155,3 +155,27 @@ def test_dashboard_workers_option_is_checked(tiny):
     space = SearchSpace.for_model(tiny, "per-layer")
     with pytest.raises(ValueError, match="workers"):
         SearchDashboard(tiny, space, None, objectives=["params"], workers=0)
+
+
+# ---- workers beyond the strategy's proposals per ask ---------------------------------------------------------------
+@pytest.mark.parametrize("name, options, option, per_ask", [
+    ("gp", {}, "batch", 1),                      # the default strategy proposes one arch per ask
+    ("nsga2", {"pop_size": 2}, "pop_size", 2),
+    ("morea", {}, "batch", 1),                   # morea's proposals per ask are its batch, not its pop_size
+])
+def test_workers_beyond_the_batch_warn_and_name_the_option(space, name, options, option, per_ask):
+    pytest.importorskip("ray")
+    from subnet_kit.search import ParallelismWarning
+
+    with pytest.warns(ParallelismWarning, match=rf"workers=4, but strategy '{name}' proposes {per_ask} arch\(s\) "
+                                                rf"per ask \(option {option}\).*strategy_options=\{{'{option}': 4\}}"):
+        s = Search(None, space, None, ["params", "flops"], strategy=name, budget=5, workers=4, strategy_options=options)
+    assert not s._started  # warned at construction: no Ray started, nothing evaluated
+
+
+def test_workers_within_the_batch_do_not_warn(space, recwarn):
+    pytest.importorskip("ray")
+    Search(None, space, None, ["params", "flops"], strategy="gp", budget=5, workers=2, strategy_options={"batch": 2})
+    Search(None, space, None, ["params", "flops"], strategy="random", budget=5, workers=4)  # batch 10
+    Search(None, space, None, ["params", "flops"], strategy="gp", budget=5)  # one worker
+    assert not [w for w in recwarn if "proposes" in str(w.message)]
