@@ -15,7 +15,7 @@ strategy is one file plus one import line here.
 ``linas``   `LINAS`         predictor-assisted evolution: ridge-ensemble surrogates screen many offspring per
                             generation, only the most promising are evaluated
 ``gp``      `GP`            multi-objective Bayesian optimisation: Optuna's GPSampler (logEHVI, constrained), for small
-                            budgets
+                            budgets; **the default** (`DEFAULT_STRATEGY`)
 =========  ==============  =====================================================================================
 """
 
@@ -32,5 +32,6 @@ __all__ = ["STRATEGIES", "DEFAULT_STRATEGY", "Strategy", "make_strategy", "Rando
            "TPE", "LINAS", "GP"]
 
 #: The strategy of `search()`, `Search`, the CLI and the dashboard when none is named: the one that measured best in
-#: ``benchmarks/bench_search.py`` (``benchmarks/results/search.json``: ``summary.best_of_ours``).
+#: ``benchmarks/bench_search.py`` (``benchmarks/results/search.json``: ``summary.best_of_ours``; a test holds the two
+#: together). ``gp`` proposes one arch per ask by default: with ``workers=N`` pass ``strategy_options={"batch": N}``.
 DEFAULT_STRATEGY = "gp"
