@@ -263,7 +263,7 @@ def _search(args: argparse.Namespace) -> int:
     import torch
 
     from .deploy import deploy
-    from .search import InfeasibleWarning, Search
+    from .search import InfeasibleWarning, ParallelismWarning, Search, parallelism_warning
 
     t_start = time.perf_counter()
     out = Path(args.out)
@@ -281,14 +281,20 @@ def _search(args: argparse.Namespace) -> int:
         raise ValueError(str(e)) from None
     options = dict(_option(o) for o in args.strategy_option or [])
     STRATEGIES[args.strategy].check_options(options)
+    idle = parallelism_warning(args.strategy, {**STRATEGIES[args.strategy].defaults, **options}, executor.workers,
+                               cli=True)
+    if idle:  # said now, before minutes of training, instead of by Search after them
+        print(f"subnet-kit: warning: {idle}", file=sys.stderr)
     task, steps = _load_task(args)
     supernet, space, task, trained = trained_supernet(args.model, task, args.space, train_steps=steps.steps,
                                                       lr=args.train_lr, seed=args.seed, progress=not args.no_progress)
     print(f"super-network: {supernet}\nspace: {space}\nsuper-network: {_training_line(trained)}")
-    s = Search(supernet, space, task, objectives, strategy=args.strategy, budget=args.budget, seed=args.seed,
-               constraints=args.constraint, metrics=metrics, log=out / "search.jsonl", resume=args.resume,
-               eval_limit=args.eval_limit, latency=args.latency, progress=not args.no_progress,
-               strategy_options=options, workers=executor)
+    with warnings.catch_warnings():  # already said above, before the training
+        warnings.simplefilter("ignore", ParallelismWarning)
+        s = Search(supernet, space, task, objectives, strategy=args.strategy, budget=args.budget, seed=args.seed,
+                   constraints=args.constraint, metrics=metrics, log=out / "search.jsonl", resume=args.resume,
+                   eval_limit=args.eval_limit, latency=args.latency, progress=not args.no_progress,
+                   strategy_options=options, workers=executor)
     print(f"searching: {', '.join(o.name for o in s.objectives)} with {s.strategy!r}, budget {args.budget}"
           + (f", constraints {'; '.join(map(str, s.constraints))}" if s.constraints else ""))
     if s.predictor is not None:

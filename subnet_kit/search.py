@@ -105,16 +105,20 @@ class ParallelismWarning(UserWarning):
     workers stay idle; the message names the option that would use them all."""
 
 
-def _parallelism_warning(strategy: Strategy, workers: int) -> str | None:
-    """The `ParallelismWarning` message when ``workers`` > the strategy's proposals per ask, else None."""
+def parallelism_warning(strategy: str, options: dict[str, Any], workers: int, cli: bool = False) -> str | None:
+    """The `ParallelismWarning` message when ``workers`` exceeds what strategy ``strategy`` (its name) proposes per
+    ask with ``options`` (all of them, defaults included: its ``batch``, else its ``pop_size``), else None. The fix
+    it names is a ``strategy_options`` dict, or with ``cli`` the CLI's ``--strategy-option``."""
     for option in ("batch", "pop_size"):
-        per_ask = strategy.options.get(option)
+        per_ask = options.get(option)
         if isinstance(per_ask, (int, np.integer)) and not isinstance(per_ask, bool):
             if workers <= per_ask:
                 return None
-            return (f"workers={workers}, but strategy {strategy.name!r} proposes {int(per_ask)} arch(s) per ask "
+            return (f"workers={workers}, but strategy {strategy!r} proposes {int(per_ask)} arch(s) per ask "
                     f"(option {option}) and workers only evaluate archs of the same ask, so at most {int(per_ask)} "
-                    f"run at once; pass strategy_options={{{option!r}: {workers}}} to keep every worker busy")
+                    f"run at once; pass " + (f"--strategy-option {option}={workers}" if cli else
+                                             f"strategy_options={{{option!r}: {workers}}}")
+                    + " to keep every worker busy")
     return None
 
 
@@ -182,7 +186,7 @@ class Search:
         self.ref = None if ref is None else np.asarray(ref, dtype=float)  # the live hypervolume's reference point
         self.strategy = make_strategy(strategy, space, len(objs), len(self.constraints), self.seed,
                                       **(strategy_options or {}))
-        if (message := _parallelism_warning(self.strategy, self.executor.workers)) is not None:
+        if (message := parallelism_warning(self.strategy.name, self.strategy.options, self.executor.workers)):
             warnings.warn(message, ParallelismWarning, stacklevel=2)
         self.log = Path(log) if log is not None else None
         self._log = SearchLog(self.log, resume) if self.log is not None else None  # refuses an existing log early

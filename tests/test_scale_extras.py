@@ -179,3 +179,17 @@ def test_workers_within_the_batch_do_not_warn(space, recwarn):
     Search(None, space, None, ["params", "flops"], strategy="random", budget=5, workers=4)  # batch 10
     Search(None, space, None, ["params", "flops"], strategy="gp", budget=5)  # one worker
     assert not [w for w in recwarn if "proposes" in str(w.message)]
+
+
+def test_cli_search_warns_of_idle_workers_before_any_training(capsys, tmp_path):
+    pytest.importorskip("ray")
+    from subnet_kit.cli import main
+
+    # the task name fails in _load_task, after the warning and before any model work
+    assert main(["search", "--strategy", "gp", "--workers", "4", "--task", "no-such-task-here", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "subnet-kit: warning: workers=4, but strategy 'gp' proposes 1 arch(s) per ask" in err
+    assert "--strategy-option batch=4" in err and "strategy_options" not in err
+    assert main(["search", "--strategy", "gp", "--workers", "2", "--strategy-option", "batch=2", "--task", "no-such-task-here",
+                 "--out", str(tmp_path / "y")]) == 2
+    assert "warning" not in capsys.readouterr().err
