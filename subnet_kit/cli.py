@@ -2,8 +2,8 @@
 
 ``subnet-kit quickstart`` is the main job, on the embedded defaults: train the weight-sharing super-network with the
 default recipe (`trained_supernet`; the same cache entry as ``search`` and the notebooks, so it trains once), run a
-short search (the default strategy, `strategies.DEFAULT_STRATEGY`) of validation error against latency (its log ``search-<settings>.jsonl`` is resumed, so a
-second run with the same settings replays it), print the Pareto front with the full model as a reference row, save
+short search (``--strategy``, default `strategies.DEFAULT_STRATEGY`) of validation error against latency (its log
+``search-<settings>.jsonl`` is resumed, so a second run with the same settings replays it), print the Pareto front with the full model as a reference row, save
 the chart, deploy the most accurate sub-network within a latency budget (default half the full model's latency):
 extract, save, reload, export to ONNX (ONNX Runtime's fusions where they apply; INT8 only with ``--int8``), and print
 torch against ONNX Runtime latency, full against chosen, and the test accuracies; ``quickstart.json`` holds it all.
@@ -45,7 +45,6 @@ def _quickstart(args: argparse.Namespace) -> int:
     import torch
 
     from .deploy import Timing, deploy
-    from .strategies import DEFAULT_STRATEGY
 
     t_start = time.perf_counter()
     out = Path(args.out)
@@ -58,7 +57,7 @@ def _quickstart(args: argparse.Namespace) -> int:
     supernet, space, task, trained = trained_supernet(args.model, task, args.space, train_steps=steps.steps,
                                                       lr=args.train_lr, seed=args.seed, progress=not args.no_progress)
     print(f"super-network: {supernet}\nspace: {space}\n1. weight-sharing super-network: {_training_line(trained)}")
-    print(f"\n2. {DEFAULT_STRATEGY} search of validation error (first {args.eval_limit} sentences) against {args.latency_mode} "
+    print(f"\n2. {args.strategy} search of validation error (first {args.eval_limit} sentences) against {args.latency_mode} "
           f"latency (batch 1 x 64 tokens, {torch.get_num_threads()} CPU thread(s)), {args.budget} sub-networks")
     result, reference = _quickstart_search(args, supernet, space, task, out)
     budget_ms = budget_ms if budget_ms is not None else share * reference["latency"]
@@ -70,8 +69,8 @@ def _quickstart(args: argparse.Namespace) -> int:
     budget_text = f"{budget_ms:.2f} ms" + (f" ({share:.0%} of the full model's {reference['latency']:.2f} ms)"
                                            if share is not None else "")
     summary = {"task": task.name, "model": args.model, "space": args.space, "train_steps": steps.steps,
-               "training": _training_line(trained), "budget": args.budget, "eval_limit": args.eval_limit,
-               "latency_mode": args.latency_mode, "threads": torch.get_num_threads(),
+               "training": _training_line(trained), "budget": args.budget, "strategy": args.strategy,
+               "eval_limit": args.eval_limit, "latency_mode": args.latency_mode, "threads": torch.get_num_threads(),
                "evaluations": len(result.history), "pareto_rows": len(front), "hypervolume": result.hypervolume(),
                "reference": reference, "latency_budget_ms": budget_ms, "chart": str(out / "pareto.png")}
     if pick is None:
@@ -123,16 +122,15 @@ def _quickstart_search(args: argparse.Namespace, supernet: Any, space: Any, task
     from .objectives import MeasureSettings
     from .onnx_runtime import weights_fingerprint
     from .search import Search
-    from .strategies import DEFAULT_STRATEGY
 
     settings = MeasureSettings(eval_limit=args.eval_limit, latency_mode=args.latency_mode, threads=args.threads,
                                seq_len=min(64, supernet.dims.max_position))
     objectives = [settings.objective("error"), settings.objective("latency")]
     key = {"weights": weights_fingerprint(supernet), "task": task.name, "space": args.space, "seed": args.seed,
            "eval_limit": args.eval_limit, "latency_mode": args.latency_mode, "threads": torch.get_num_threads(),
-           "strategy": DEFAULT_STRATEGY}  # a new default strategy starts a new log instead of refusing the old one
+           "strategy": args.strategy}  # another strategy starts a new log instead of refusing the old one
     log = out / f"search-{hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]}.jsonl"
-    s = Search(supernet, space, task, objectives, strategy=DEFAULT_STRATEGY, budget=args.budget, seed=args.seed, log=log,
+    s = Search(supernet, space, task, objectives, strategy=args.strategy, budget=args.budget, seed=args.seed, log=log,
                resume=True, progress=not args.no_progress)
     result = s.run()
     if result.meta["replayed"]:
@@ -423,6 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="subnet-kit", description="Multi-objective search of BERT sub-networks.")
     sub = p.add_subparsers(dest="command", required=True)
     from .objectives import MODES  # active, extracted, onnx
+    from .strategies import DEFAULT_STRATEGY, STRATEGIES
 
     q = sub.add_parser("quickstart", help="the main job: train the weight-sharing super-network (cached), search "
                                           "error against latency, chart the front, deploy the best sub-network within "
@@ -437,6 +436,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "the super-network the search command and the notebooks use); cached and reused")
     q.add_argument("--train-lr", "--lr", type=float, default=TRAIN_LR, help="learning rate of that training")
     q.add_argument("--budget", type=int, default=QUICKSTART_BUDGET, help="distinct sub-networks the search evaluates")
+    q.add_argument("--strategy", default=DEFAULT_STRATEGY, choices=sorted(STRATEGIES),
+                   help=f"the search strategy with its default options (default {DEFAULT_STRATEGY}, the best of "
+                        "benchmarks/bench_search.py)")
     q.add_argument("--eval-limit", type=int, default=QUICKSTART_EVAL_LIMIT,
                    help="validation sentences the search's error is measured on")
     q.add_argument("--latency-mode", default="active", choices=MODES,
@@ -454,8 +456,6 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--out", default="runs/quickstart")
     q.add_argument("--no-progress", action="store_true")
     q.set_defaults(func=_quickstart)
-
-    from .strategies import DEFAULT_STRATEGY, STRATEGIES
 
     s = sub.add_parser("search", help="multi-objective search: history, Pareto front, chart, extracted sub-networks")
     s.add_argument("--model", default="minilm-l6", help="embedded model name, hub name or local BERT directory")

@@ -1,5 +1,5 @@
 """The README's main job, `subnet-kit quickstart`, end to end on the embedded defaults with small settings: the
-weight-sharing super-network (cached), an NSGA-II search of error against latency, the Pareto table with the full
+weight-sharing super-network (cached), a search (the default strategy, or ``--strategy``) of error against latency, the Pareto table with the full
 model as a reference row, the chart, the best sub-network within a latency budget deployed to ONNX, the torch / ONNX
 Runtime latency table and the test accuracies, the summary; a second run replays the search from its log."""
 
@@ -9,6 +9,7 @@ import pytest
 
 from subnet_kit import Arch
 from subnet_kit.cli import main
+from subnet_kit.strategies import DEFAULT_STRATEGY
 
 
 @pytest.mark.minilm
@@ -26,6 +27,7 @@ def test_quickstart_runs_end_to_end_and_a_second_run_replays_the_search(tmp_path
     assert {"reference", "latency_budget_ms", "chosen", "deploy", "evaluations", "pareto_rows", "hypervolume",
             "wall_time_s", "ok", "training", "train_steps"} <= set(summary)
     assert summary["ok"] is True and summary["evaluations"] == 6 and summary["train_steps"] == 2
+    assert summary["strategy"] == DEFAULT_STRATEGY and f"2. {DEFAULT_STRATEGY} search" in out
     ref, chosen, dep = summary["reference"], summary["chosen"], summary["deploy"]
     assert summary["latency_budget_ms"] == pytest.approx(0.8 * ref["latency"])
     assert chosen["latency"] <= summary["latency_budget_ms"]
@@ -46,6 +48,13 @@ def test_quickstart_runs_end_to_end_and_a_second_run_replays_the_search(tmp_path
     assert json.loads((tmp_path / "quickstart.json").read_text())["chosen"] is None
     assert (tmp_path / "subnetwork" / "model.onnx").is_file() and (tmp_path / "pareto.png").is_file()
 
+    # another strategy in the same folder: a search of its own, in a log of its own (the first one is kept)
+    assert main([*args, "--strategy", "random", "--latency-budget", "80%"]) == 0
+    captured = capsys.readouterr()
+    assert "2. random search" in captured.out and "replayed" not in captured.out
+    assert json.loads((tmp_path / "quickstart.json").read_text())["strategy"] == "random"
+    assert len(list(tmp_path.glob("search-*.jsonl"))) == 2
+
 
 def test_cli_bad_input_is_one_clear_line(capsys, tmp_path):
     assert main(["quickstart", "--task", "no-such-task-here", "--train-steps", "1"]) == 2
@@ -65,3 +74,5 @@ def test_cli_bad_input_is_one_clear_line(capsys, tmp_path):
         main(["quickstart", "--space", "blocks"])
     with pytest.raises(SystemExit):
         main(["quickstart", "--latency-mode", "tflite"])
+    with pytest.raises(SystemExit):
+        main(["quickstart", "--strategy", "cmaes"])
