@@ -3,10 +3,11 @@
 ``subnet-kit quickstart`` is the main job, on the embedded defaults: train the weight-sharing super-network with the
 default recipe (`trained_supernet`; the same cache entry as ``search`` and the notebooks, so it trains once), run a
 short search (``--strategy``, default `strategies.DEFAULT_STRATEGY`) of validation error against latency (its log
-``search-<settings>.jsonl`` is resumed, so a second run with the same settings replays it), print the Pareto front with the full model as a reference row, save
-the chart, deploy the most accurate sub-network within a latency budget (default half the full model's latency):
-extract, save, reload, export to ONNX (ONNX Runtime's fusions where they apply; INT8 only with ``--int8``), and print
-torch against ONNX Runtime latency, full against chosen, and the test accuracies; ``quickstart.json`` holds it all.
+``search-<settings>.jsonl`` is resumed, so a second run with the same settings replays it), print the Pareto front
+with the full model as a reference row, save the chart, deploy the most accurate sub-network within a latency budget
+(default half the full model's latency): extract, save, reload, export to ONNX (ONNX Runtime's fusions where they
+apply; INT8 only with ``--int8``), and print torch against ONNX Runtime latency, full against chosen, and the test
+accuracies; ``quickstart.json`` holds it all.
 
 ``subnet-kit search`` trains the weight-sharing super-network (`train_supernet`'s best measured recipe, cached in the
 kit's cache directory, so a second run or another command with the same settings loads it), runs a multi-objective
