@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .base import Strategy
-from .tpe import _quiet_optuna
+from .tpe import TPE, _quiet_optuna
 
 # Asks of the sampler per batch before the rest of the batch is filled with random genes (see `GP`).
 _SAMPLER_TRIES_PER_PROPOSAL = 2
@@ -52,8 +52,10 @@ class GP(Strategy):
     points of the current front); it grows with the trials told and with the number of genes. Measured with one
     thread on a busy 2-core machine (load 5-6): about 2 to 2.6 s per ask with 5 to 14 trials told on the 4-gene
     ``uniform`` space of MiniLM, and 0.7 to 2.4 s per ask with 10 to 70 told on the 14-gene ``per-layer`` space
-    (a cheap two-objective test function); a 200-evaluation run of ``benchmarks/bench_search.py`` took 280-350 s.
-    It is worth it when evaluations are expensive and the budget is
+    (a cheap two-objective test function); a 200-evaluation run of ``benchmarks/bench_search.py`` took about 2
+    minutes on an idle machine and up to 6 on a busy one (``strategy_s`` in ``results/search.json``). In the main job
+    (``subnet-kit quickstart``, 40 evaluations) it adds about 27-30 s to ``linas``'s 32 s
+    (``benchmarks/bench_quickstart.py``). It is worth it when evaluations are expensive and the budget is
     small (tens to a hundred or two evaluations): each proposal uses everything evaluated so far. For large
     budgets of cheap evaluations, ``nsga2``, ``morea`` or ``tpe`` cost far less per proposal.
 
@@ -137,10 +139,4 @@ class GP(Strategy):
                 rows.append(x)
         return np.stack(rows)
 
-    def _tell(self, X: np.ndarray, F: np.ndarray, G: np.ndarray) -> None:
-        with _quiet_optuna():
-            for trial, f, g in zip(self._trials, F, G):
-                for i, gi in enumerate(g):
-                    trial.set_constraint(f"c{i}", float(gi))
-                self.study.tell(trial, f.tolist())
-        self._trials = []
+    _tell = TPE._tell  # the same Optuna ask/tell: each trial of the batch gets its values and constraint values
