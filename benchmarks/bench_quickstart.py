@@ -48,9 +48,11 @@ def run_quickstart(strategy: str, out: Path, extra: list[str]) -> dict:
     replayed = next((int(line.split()[0]) for line in p.stdout.splitlines() if "evaluations replayed" in line), 0)
     return {
         "strategy": strategy, "process_wall_s": round(wall, 2), "quickstart_wall_s": round(q["wall_time_s"], 2),
-        "replayed": replayed, "evaluations": q["evaluations"], "chosen_eval": c.get("eval"), "chosen_arch": c.get("arch"),
+        "replayed": replayed, "evaluations": q["evaluations"], "chosen_eval": c.get("eval"),
+        "chosen_arch": c.get("arch"),
         "chosen_params_M": None if not c else round(c["params"] / 1e6, 2),
-        "full_torch_ms": rows.get("full", {}).get("torch_ms"), "sub_torch_ms": rows.get("sub-network", {}).get("torch_ms"),
+        "full_torch_ms": rows.get("full", {}).get("torch_ms"),
+        "sub_torch_ms": rows.get("sub-network", {}).get("torch_ms"),
         "full_onnx_ms": rows.get("full", {}).get("onnx_ms"), "sub_onnx_ms": rows.get("sub-network", {}).get("onnx_ms"),
         "speedup_torch": d.get("speedup"), "speedup_onnx": d.get("onnx_speedup"),
         "full_test_accuracy": d.get("full_accuracy"), "sub_test_accuracy": d.get("accuracy"),
@@ -78,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         t0 = time.perf_counter()
         run_quickstart(names[0], work / "warmup", extra)  # trains the super-network if needed; not reported
-        print(f"[bench_quickstart] warm-up run (trains the super-network if not cached): {time.perf_counter() - t0:.0f} s",
+        print(f"[bench_quickstart] warm-up run (trains the super-network if not cached): "
+              f"{time.perf_counter() - t0:.0f} s",
               flush=True)
         runs, last = [], {}
         for rep in range(args.repeats):
@@ -104,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {"strategies": names, "repeats": args.repeats, "quickstart_args": extra,
                      "supernet": "cached (a warm-up run before the timed ones)"},
         "summary": summary, "runs": runs,
-        "environment": {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "python": platform.python_version(),
+        "environment": {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                        "python": platform.python_version(),
                         "cpu_count": os.cpu_count(), "loadavg": [round(x, 2) for x in os.getloadavg()]},
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

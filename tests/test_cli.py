@@ -1,7 +1,8 @@
 """The README's main job, `subnet-kit quickstart`, end to end on the embedded defaults with small settings: the
-weight-sharing super-network (cached), a search (the default strategy, or ``--strategy``) of error against latency, the Pareto table with the full
-model as a reference row, the chart, the best sub-network within a latency budget deployed to ONNX, the torch / ONNX
-Runtime latency table and the test accuracies, the summary; a second run replays the search from its log."""
+weight-sharing super-network (cached), a search (the default strategy, or ``--strategy``) of error against latency,
+the Pareto table with the full model as a reference row, the chart, the best sub-network within a latency budget
+deployed to ONNX, the torch / ONNX Runtime latency table and the test accuracies, the summary; a second run replays
+the search from its log."""
 
 import json
 

@@ -186,10 +186,10 @@ def test_cli_search_warns_of_idle_workers_before_any_training(capsys, tmp_path):
     from subnet_kit.cli import main
 
     # the task name fails in _load_task, after the warning and before any model work
-    assert main(["search", "--strategy", "gp", "--workers", "4", "--task", "no-such-task-here", "--out", str(tmp_path / "x")]) == 2
+    fast = ["search", "--strategy", "gp", "--task", "no-such-task-here"]
+    assert main([*fast, "--workers", "4", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert "subnet-kit: warning: workers=4, but strategy 'gp' proposes 1 arch(s) per ask" in err
     assert "--strategy-option batch=4" in err and "strategy_options" not in err
-    assert main(["search", "--strategy", "gp", "--workers", "2", "--strategy-option", "batch=2", "--task", "no-such-task-here",
-                 "--out", str(tmp_path / "y")]) == 2
+    assert main([*fast, "--workers", "2", "--strategy-option", "batch=2", "--out", str(tmp_path / "y")]) == 2
     assert "warning" not in capsys.readouterr().err

@@ -70,7 +70,8 @@ def test_all_strategies_are_registered_and_exported():
 def test_the_default_strategy_is_the_measured_best():
     """`DEFAULT_STRATEGY` (search(), Search, the CLI, the dashboard) follows ``benchmarks/results/search.json``: the
     best of ours by the benchmark's own summary, and the record names it as the default it measured beside."""
-    summary = json.loads((Path(__file__).resolve().parents[1] / "benchmarks/results/search.json").read_text())["summary"]
+    record = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "search.json"
+    summary = json.loads(record.read_text())["summary"]
     assert DEFAULT_STRATEGY == summary["best_of_ours"] and DEFAULT_STRATEGY in STRATEGIES
     assert summary["default_strategy"]["name"] == DEFAULT_STRATEGY and summary["default_strategy"]["is_best"]
     import inspect
