@@ -132,7 +132,7 @@ def _quickstart_search(args: argparse.Namespace, supernet: Any, space: Any, task
            "strategy": args.strategy}  # another strategy starts a new log instead of refusing the old one
     log = out / f"search-{hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]}.jsonl"
     s = Search(supernet, space, task, objectives, strategy=args.strategy, budget=args.budget, seed=args.seed, log=log,
-               resume=True, progress=not args.no_progress)
+               resume=True, replay_strategy=False, progress=not args.no_progress)  # a finished log: read, not re-asked
     result = s.run()
     if result.meta["replayed"]:
         print(f"   {result.meta['replayed']} evaluations replayed from the log of an earlier run with the same "
@@ -293,7 +293,7 @@ def _search(args: argparse.Namespace) -> int:
         s = Search(supernet, space, task, objectives, strategy=args.strategy, budget=args.budget, seed=args.seed,
                    constraints=args.constraint, metrics=metrics, log=out / "search.jsonl", resume=args.resume,
                    eval_limit=args.eval_limit, latency=args.latency, progress=not args.no_progress,
-                   strategy_options=options, workers=executor)
+                   strategy_options=options, workers=executor, replay_strategy=False)  # only the result is used
     print(f"searching: {', '.join(o.name for o in s.objectives)} with {s.strategy!r}, budget {args.budget}"
           + (f", constraints {'; '.join(map(str, s.constraints))}" if s.constraints else ""))
     if s.predictor is not None:

@@ -20,7 +20,11 @@ log when resuming, and the live hypervolume. The `Result` it builds is `result.p
   evaluation, flushed and fsync'ed before the search moves on. ``resume=True`` replays the run: the strategy starts
   again from the same seed and each arch it proposes that the log already holds takes the logged values instead of
   being evaluated again, so the strategy reaches exactly the state it had, and the search goes on from there. A
-  run killed at any moment loses only the evaluations in flight.
+  run killed at any moment loses only the evaluations in flight. With ``replay_strategy=False``, `Search.run` of a
+  resumed search whose log already holds ``budget`` evaluations takes the first ``budget`` of them as they are,
+  without asking the strategy (a model-based strategy's asks cost seconds each: ``gp`` re-asks about a second per
+  logged evaluation); the strategy replays the log only if the search goes on (`Search.extend`), and until then
+  `Search.strategy` has been told nothing and no ``on_generation`` callback fires for those records.
 * **Workers** (``workers=N``, `executor.RayExecutor`): up to N archs of the current batch of proposals are evaluated
   at once on Ray actors (``ray_address``: None starts or joins a local Ray, ``"auto"`` or an address joins a
   cluster; ``worker_options``: ``num_cpus``, ``num_gpus``, ``threads``, ``latency="dedicated"|"per-worker"``).
@@ -172,8 +176,11 @@ class Search:
         workers: "int | Any" = 1,
         ray_address: str | None = None,
         worker_options: dict[str, Any] | None = None,
+        replay_strategy: bool = True,
     ) -> None:
         _check_setup(supernet, space, latency, resume, log)
+        if not isinstance(replay_strategy, (bool, np.bool_)):
+            raise ValueError(f"replay_strategy must be True or False, got {replay_strategy!r}")
         self.executor = make_executor(workers, ray_address, worker_options)  # checks workers before any work
         self.space, self.budget, self.seed = space, _check_count(budget, "budget (distinct archs to evaluate)"), int(seed)
         self.context = Context(supernet=supernet, space=space, task=task)
@@ -217,6 +224,8 @@ class Search:
         self._hv: HypervolumeTracker | None = None  # the live hypervolume in that box
         self._hv_curve: list[float] = []  # its value after each of the first len(_hv_curve) evaluations
         self._n_feasible = 0  # feasible evaluations so far (the box is fixed after HV_MIN_POINTS of them)
+        self._replay_strategy = bool(replay_strategy)
+        self._untold = False  # the history came from the log without the strategy (replay_strategy=False)
 
     # ---- construction helpers ---------------------------------------------------------------------------------
     @property
@@ -297,7 +306,8 @@ class Search:
     def extend(self, n: int) -> None:
         """Evaluate ``n`` more distinct archs than the history holds now: the budget becomes ``len(records) + n`` and
         the next `run` or `step` continues a finished or stopped search from the strategy's state (nothing is
-        evaluated again; a search that ran out of new archs gets ``max_repeats`` more proposals to find one)."""
+        evaluated again; a search that ran out of new archs gets ``max_repeats`` more proposals to find one). A
+        history taken from the log without the strategy (``replay_strategy=False``) is replayed through it first."""
         self.budget = len(self.records) + _check_count(n, "n (more distinct archs to evaluate)")
         self._stop, self.stop_reason, self._repeats = False, None, 0
 
@@ -310,6 +320,8 @@ class Search:
         strategy is told the batch, in the order it proposed it, once every proposal is answered."""
         if self._t0 is None:
             self._t0 = time.perf_counter()
+        if self._untold and not self.done:
+            self._catch_up()
         while True:
             if self._ready:  # a replayed record (log order)
                 record = self._ready.pop(0)
@@ -351,6 +363,27 @@ class Search:
         if self._started:
             self.executor.close()
             self._started = False
+
+    def _take_logged(self) -> None:
+        """``replay_strategy=False``: a resumed search whose log holds the budget takes its records as they are."""
+        if self._replay_strategy or self.records or len(self._replay) < self.budget:
+            return
+        for record in self._replay[:self.budget]:
+            self._add(record)
+        self._untold = True
+
+    def _catch_up(self) -> None:
+        """The search goes on after `_take_logged`: start the history again and replay the log through the strategy
+        (as a resume with ``replay_strategy=True`` does) up to where it was, without moving the progress bar."""
+        n, bar = len(self.records), self._bar
+        self._untold, self._bar = False, None
+        self.records, self._by_arch = [], {}
+        self._hv_box, self._hv, self._hv_curve, self._n_feasible = None, None, [], 0
+        try:
+            while len(self.records) < n and self.step() is not None:
+                pass
+        finally:
+            self._bar = bar
 
     def _take_replayed(self) -> None:
         """Queue the logged records of the new batch's proposals, in log order (a parallel run logged them in the
@@ -423,6 +456,7 @@ class Search:
         from tqdm.auto import tqdm
 
         self.proceed()
+        self._take_logged()
         with tqdm(total=self.budget, initial=len(self.records), desc=f"search ({self.strategy.name})",
                   disable=not self.progress, unit="eval") as bar:
             self._bar = bar

@@ -255,6 +255,44 @@ def test_extend_continues_a_finished_search_as_if_the_budget_had_been_larger(tmp
     assert s.budget == 21  # a refused extend changes nothing
 
 
+@pytest.mark.parametrize("strategy, options", [("tpe", SMALL["tpe"]), ("nsga2", SMALL["nsga2"])])
+def test_replay_strategy_false_takes_a_finished_log_as_it_is_and_replays_it_only_to_go_on(strategy, options,
+                                                                                          tmp_path):
+    log = tmp_path / "s.jsonl"
+    kw = dict(strategy=strategy, seed=3, strategy_options=options)
+    first_search = Search(None, SPACE, None, OBJ, budget=10, log=log, **kw)
+    first = first_search.run()
+    asks = []
+
+    def resumed(budget):
+        s = Search(None, SPACE, None, OBJ, budget=budget, log=log, resume=True, replay_strategy=False, **kw)
+        ask = s.strategy.ask
+        s.strategy.ask = lambda: (asks.append(1), ask())[1]
+        return s
+
+    s = resumed(7)  # a smaller budget: the first 7 logged records
+    r = s.run()
+    assert not asks and len(s.strategy.X) == 0  # the strategy was neither asked nor told
+    assert r.history[["arch", "params"]].equals(first.history[["arch", "params"]].head(7))
+    assert r.meta["stop_reason"] == "budget" and r.meta["replayed"] == 7
+
+    s = resumed(10)
+    assert same(s.run(), first) and not asks
+    assert len(s.hv_curve) == 10 and s.hv_curve == first_search.hv_curve  # the live hypervolume from the log too
+    s.extend(4)  # going on: the log is replayed through the strategy first, then 4 new evaluations
+    r = s.run()
+    one = Search(None, SPACE, None, OBJ, budget=14, **kw)  # the same search without a pause
+    assert same(r, one.run()) and asks and len(s.strategy.X) == len(one.strategy.X) > 0
+    assert len(s.hv_curve) == 14 and s.hv_curve == sorted(s.hv_curve)
+    assert len(log_lines(log)) == 15  # header + 14: nothing evaluated or logged twice
+
+    asks.clear()
+    s = resumed(16)  # the log holds fewer than the budget: the usual replay, through the strategy
+    assert len(s.run().history) == 16 and asks and len(s.strategy.X) > 0
+    with pytest.raises(ValueError, match="replay_strategy must be True or False, got 'no'"):
+        Search(None, SPACE, None, OBJ, budget=5, replay_strategy="no")
+
+
 # ---- a search in which nothing is feasible -----------------------------------------------------------------------
 def test_infeasible_search_ends_with_a_clear_report(tmp_path):
     with pytest.warns(InfeasibleWarning, match=r"no feasible architecture among 10 evaluated; the closest violates "
