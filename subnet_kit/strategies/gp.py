@@ -54,8 +54,8 @@ class GP(Strategy):
     ``uniform`` space of MiniLM, and 0.7 to 2.4 s per ask with 10 to 70 told on the 14-gene ``per-layer`` space
     (a cheap two-objective test function); a 200-evaluation run of ``benchmarks/bench_search.py`` took about 2
     minutes on an idle machine and up to 6 on a busy one (``strategy_s`` in ``results/search.json``). In the main job
-    (``subnet-kit quickstart``, 40 evaluations) it adds about 27-30 s to ``linas``'s 32 s
-    (``benchmarks/bench_quickstart.py``). It is worth it when evaluations are expensive and the budget is
+    (``subnet-kit quickstart``, 40 evaluations, super-network cached) it takes nearly twice as long as with
+    ``linas`` (``benchmarks/results/quickstart.json``). It is worth it when evaluations are expensive and the budget is
     small (tens to a hundred or two evaluations): each proposal uses everything evaluated so far. For large
     budgets of cheap evaluations, ``nsga2``, ``morea`` or ``tpe`` cost far less per proposal.
 
